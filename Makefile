@@ -10,11 +10,12 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements.lock.txt requirements-d2l.txt scripts/install_system_deps.sh
+$(STAMP): requirements.txt requirements.lock.txt requirements-d2l.txt pyproject.toml scripts/install_system_deps.sh
 	bash scripts/install_system_deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt -c requirements.lock.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-d2l.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m autograder data --install
 	touch $(STAMP)
 
