@@ -16,7 +16,7 @@ $(STAMP): requirements.txt requirements.lock.txt requirements-d2l.txt pyproject.
 	$(PY) -m pip install --quiet -r requirements.txt -c requirements.lock.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-d2l.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
-	$(PY) -m autograder data --install
+	$(PY) -m autograder data
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -46,3 +46,36 @@ class BookRecipe:
 
 DATA = DataConfig()
 BOOK = BookRecipe()
+
+
+@dataclasses.dataclass(frozen=True)
+class GradingLimits:
+    """Limits on grading one submission (issues 5 and 6).
+
+    Every value is a default; ``grade`` and ``grade-all`` accept overrides.
+    """
+
+    # Ordinary cells (imports, shape/param/device/reference checks): each
+    # check runs in well under a second, so 60 s only catches hangs
+    # (nbgrader's own default, 30 s, is close to a cold ``import torch``
+    # under load on a shared 2-core machine).
+    cell_timeout_s: int = 60
+    # Training cells (the perplexity tests, grade_ids ending in
+    # "_perplexity"): the grader's own training budget plus margin for two
+    # workers sharing a core.
+    training_cell_timeout_s: int = 300
+    # Whole submission, both notebooks: kernel start-up, every cell, and
+    # nbgrader's bookkeeping. A submission over it scores zero on the tests
+    # not yet graded, with "time limit exceeded"; the batch goes on.
+    submission_timeout_s: int = 900
+    # Resident memory of the student's kernel (issue 6): 4 GiB.
+    memory_bytes: int = 4 * 1024**3
+    # Lines of output kept per cell (nbgrader's LimitOutput), and characters
+    # of a test's message kept in results.json, so that it stays small.
+    output_max_lines: int = 200
+    output_max_chars: int = 2000
+    # Parallel grading workers; None = one per CPU core (os.cpu_count()).
+    workers: int | None = None
+
+
+GRADING = GradingLimits()
