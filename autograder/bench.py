@@ -1,0 +1,321 @@
+"""``python -m autograder bench``: how fast the grader trains, and grades.
+
+In one run, on the same machine, data, seed and model:
+
+1. **Loops.** d2l's ``train_epoch_ch8`` against the kit's trainer
+   (:mod:`autograder.trainer`) under the book's recipe (SGD, lr 2 for the
+   deep LSTM and 1 for the bidirectional one, clipping theta=1, sequential
+   partitioning, batch_size 32, num_steps 35), for the deep and the
+   bidirectional LSTM, at the book's num_hiddens (256) and at the grading
+   budget's, on the CPU and on CUDA when there is one. Reports tokens/s, the
+   ratio, and both per-epoch perplexity trajectories, which must agree
+   within ``rtol`` (same numerics).
+2. **Grading.** The perplexity part of grading one submission: both
+   perplexity checks under the grading budget, with the book's model.
+3. **End to end** (``end_to_end=True``): the wall time to grade one complete
+   submission, and N submissions with W workers (``autograder.grade`` and
+   ``autograder.grade_all``).
+
+Timings on a shared machine are noisy: compare the ratios measured in the
+same run, not absolute numbers across runs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import platform
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from d2l import torch as d2l
+
+from autograder import perplexity, trainer
+from autograder.config import BOOK, COURSE_ROOT, GRADING_CPU, grading_budget
+
+OUT_DIR = COURSE_ROOT / "benchmarks"
+# Per-epoch perplexities of the two loops agree to this relative tolerance.
+# The loops differ only in clipping's theta/(norm + 1e-6) vs theta/norm and
+# in summation order; measured differences are ~1e-7 after 10 epochs.
+RTOL = 1e-4
+
+
+def book_model(vocab_size, num_hiddens, num_layers, bidirectional, device):
+    """The book's d2l.RNNModel around nn.LSTM (sections 9.3 and 9.4)."""
+    lstm = nn.LSTM(vocab_size, num_hiddens, num_layers,
+                   bidirectional=bidirectional)
+    return d2l.RNNModel(lstm, vocab_size).to(device)
+
+
+def book_recipe(kind: str, num_epochs: int) -> trainer.Recipe:
+    """The book's SGD recipe for ``kind`` with ``num_epochs`` epochs."""
+    lr = BOOK.lr_deep if kind == "deep" else BOOK.lr_bidirectional
+    return trainer.Recipe(num_epochs=num_epochs, lr=lr, optimizer="sgd",
+                          batch_size=BOOK.batch_size,
+                          num_steps=BOOK.num_steps,
+                          clip_theta=BOOK.clip_theta)
+
+
+class _Batches:
+    """d2l's sequential iterator over ``corpus``, re-made every epoch."""
+
+    def __init__(self, corpus, recipe: trainer.Recipe):
+        self.corpus, self.recipe = corpus, recipe
+
+    def __iter__(self):
+        return d2l.seq_data_iter_sequential(
+            self.corpus, self.recipe.batch_size, self.recipe.num_steps)
+
+
+def _sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_d2l(net, corpus, recipe: trainer.Recipe, device) -> dict:
+    """Train with d2l's own epoch loop, as d2l.train_ch8 calls it."""
+    loss = nn.CrossEntropyLoss()
+    updater = torch.optim.SGD(net.parameters(), recipe.lr)
+    batches = _Batches(corpus, recipe)
+    ppls, tokens = [], 0
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(recipe.num_epochs):
+        ppl, _ = d2l.train_epoch_ch8(net, batches, loss, updater, device,
+                                     False)
+        ppls.append(ppl)
+    _sync(device)
+    seconds = time.perf_counter() - start
+    # Same seed, same offsets: the tokens are the kit run's (set in compare).
+    return _loop_result(ppls, None, seconds, "d2l.train_epoch_ch8")
+
+
+def run_kit(net, corpus, recipe: trainer.Recipe, device) -> dict:
+    """Train with the kit's trainer."""
+    _sync(device)
+    result = trainer.train(net, corpus, recipe, device)
+    return _loop_result(result.perplexities, result.tokens, result.seconds,
+                        f"autograder.trainer ({result.path})")
+
+
+def _loop_result(ppls, tokens, seconds, name) -> dict:
+    return {"loop": name, "seconds": round(seconds, 3), "tokens": tokens,
+            "tokens_per_s": round(tokens / seconds, 1) if tokens else None,
+            "perplexities": [float(p) for p in ppls]}
+
+
+def compare(kind, num_hiddens, device, corpus, vocab, *, epochs, seed,
+            rtol, repeats) -> dict:
+    """d2l's loop vs the kit's, same seed/model/data; best of ``repeats``."""
+    recipe = book_recipe(kind, epochs)
+    runs = {"d2l": [], "kit": []}
+    order = ("d2l", "kit")
+    for r in range(repeats):
+        for name in order if r % 2 == 0 else order[::-1]:
+            torch.manual_seed(seed)
+            random.seed(seed)
+            net = book_model(len(vocab), num_hiddens, BOOK.num_layers,
+                             kind == "bidirectional", device)
+            run = run_d2l if name == "d2l" else run_kit
+            runs[name].append(run(net, corpus, recipe, device))
+    d2l_run = min(runs["d2l"], key=lambda x: x["seconds"])
+    kit_run = min(runs["kit"], key=lambda x: x["seconds"])
+    # d2l consumed the same random offsets, so it saw the same tokens.
+    d2l_run["tokens"] = kit_run["tokens"]
+    d2l_run["tokens_per_s"] = round(kit_run["tokens"] / d2l_run["seconds"], 1)
+    diff = max(abs(a - b) / a for a, b in
+               zip(d2l_run["perplexities"], kit_run["perplexities"]))
+    return {"device": str(device), "kind": kind, "num_hiddens": num_hiddens,
+            "num_layers": BOOK.num_layers, "epochs": epochs,
+            "recipe": dataclasses.asdict(recipe), "repeats": repeats,
+            "d2l": d2l_run, "kit": kit_run,
+            "speedup": round(kit_run["tokens_per_s"]
+                             / d2l_run["tokens_per_s"], 2),
+            "max_rel_diff": diff, "rtol": rtol, "agree": diff <= rtol}
+
+
+def lstm_share(kind, num_hiddens, corpus, vocab) -> float:
+    """Share of the kit loop's CPU time spent inside the LSTM kernels.
+
+    The profile that bounds what any loop can gain on the CPU: the rest
+    (loss, clipping, optimizer, Python) is all a leaner loop can remove.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    net = book_model(len(vocab), num_hiddens, BOOK.num_layers,
+                     kind == "bidirectional", "cpu")
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        trainer.train(net, corpus, book_recipe(kind, 1), "cpu")
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    lstm = sum(e.self_cpu_time_total for e in events
+               if "rnn" in e.key.lower() or "lstm" in e.key.lower())
+    return round(lstm / total, 3) if total else 0.0
+
+
+def warm_up(device, corpus, vocab, num_hiddens) -> None:
+    """One untimed epoch, so that neither loop pays one-time setup."""
+    for bidirectional in (False, True):
+        net = book_model(len(vocab), num_hiddens, BOOK.num_layers,
+                         bidirectional, device)
+        trainer.train(net, corpus, book_recipe("deep", 1), device)
+
+
+def grading_times(device, *, seed) -> dict:
+    """The perplexity part of grading one submission (both checks)."""
+    out = {}
+    budget = dataclasses.replace(
+        grading_budget(perplexity.device_class(device)), seed=seed)
+    for kind in perplexity.KINDS:
+        def build(vocab_size, num_hiddens, num_layers, dev, _k=kind):
+            return book_model(vocab_size, num_hiddens, num_layers,
+                              _k == "bidirectional", dev)
+        start = time.perf_counter()
+        entry = perplexity.collect(build, kind=kind, device=device,
+                                   budget=budget)
+        message = perplexity.judge(entry, kind)
+        out[kind] = {"seconds": round(time.perf_counter() - start, 3),
+                     "train_seconds": round(entry["train_seconds"], 3),
+                     "epochs": entry["epochs"],
+                     "num_hiddens": budget.num_hiddens,
+                     "perplexity": entry["perplexity"], "verdict": message}
+    out["total_seconds"] = round(sum(v["seconds"] for v in out.values()), 3)
+    return out
+
+
+def end_to_end(*, submissions: int, workers, sandbox: bool) -> dict:
+    """Wall time to grade one complete submission, and N with W workers."""
+    from autograder import examples, grade, grade_all
+
+    tmp = Path(tempfile.mkdtemp(prefix="autograder-bench-"))
+    try:
+        sub = examples.build(tmp / "examples", names=["solution"])["solution"]
+        start = time.perf_counter()
+        rc = grade.main(sub, db=str(tmp / "one.db"),
+                        out=tmp / "one" / "results.json", sandbox=sandbox,
+                        quiet=True)
+        one = {"seconds": round(time.perf_counter() - start, 2), "rc": rc}
+        batch = tmp / "batch"
+        for i in range(submissions):
+            shutil.copytree(sub, batch / f"student{i:03d}")
+        curve = []
+        for w in workers:
+            start = time.perf_counter()
+            rc = grade_all.main(batch, workers=w, db=str(tmp / f"w{w}.db"),
+                                out_dir=tmp / f"w{w}", sandbox=sandbox,
+                                grades_csv=tmp / f"w{w}.csv", quiet=True)
+            seconds = time.perf_counter() - start
+            curve.append({"workers": w, "submissions": submissions,
+                          "seconds": round(seconds, 2), "rc": rc,
+                          "submissions_per_min": round(
+                              60 * submissions / seconds, 2)})
+        return {"one_submission": one, "batch": curve, "sandbox": sandbox}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def machine() -> dict:
+    """The machine, described."""
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    return {"cpu": cpu, "cores": torch.multiprocessing.cpu_count(),
+            "gpu": gpu, "platform": platform.platform(),
+            "python": platform.python_version(), "torch": torch.__version__}
+
+
+def default_devices() -> tuple[str, ...]:
+    return ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
+
+
+def _print_row(c: dict) -> None:
+    print(f"{c['device']:5s} {c['kind']:13s} h={c['num_hiddens']:<4d} "
+          f"d2l {c['d2l']['tokens_per_s']:>9.0f} tok/s  "
+          f"kit {c['kit']['tokens_per_s']:>9.0f} tok/s  "
+          f"x{c['speedup']:.2f}  LSTM kernels "
+          f"{c.get('kit_lstm_kernel_share', float('nan')):.0%}  max rel diff {c['max_rel_diff']:.1e} "
+          f"({'agree' if c['agree'] else 'DISAGREE'})", flush=True)
+
+
+def main(*, epochs: int = 10, num_hiddens: tuple[int, ...] | None = None,
+         kinds: tuple[str, ...] = perplexity.KINDS,
+         devices: tuple[str, ...] | None = None, threads: int | None = None,
+         seed: int = 0, repeats: int = 1, rtol: float = RTOL,
+         grading: bool = True, e2e: bool = False, submissions: int = 4,
+         workers: tuple[int, ...] = (1, 2), sandbox: bool = True,
+         out: str | Path | None = None, quiet: bool = False) -> int:
+    """Run the benchmark and write its JSON.
+
+    Args:
+        epochs: epochs per loop under the book's recipe (CI: 1).
+        num_hiddens: sizes to compare (default: the book's 256 and the
+            grading budget's).
+        kinds: "deep" and/or "bidirectional".
+        devices: default "cpu", plus "cuda" when available.
+        threads: torch threads for both loops (default: the grading
+            budget's, 1; see GradingBudget.threads).
+        seed: seeds the model init and d2l's data offsets.
+        repeats: runs per loop (alternating order); the fastest counts.
+        rtol: tolerance on the per-epoch perplexities of the two loops.
+        grading: also time the perplexity part of grading one submission.
+        e2e: also time grading complete submissions (one; N with W
+            workers).
+        submissions, workers, sandbox: for ``e2e``.
+        out: the JSON (default: benchmarks/results-<cpu|cuda>.json).
+
+    Returns:
+        0 when every pair of trajectories agreed within ``rtol``, else 1.
+    """
+    devices = tuple(devices or default_devices())
+    num_hiddens = tuple(num_hiddens or (BOOK.num_hiddens,
+                                        GRADING_CPU.num_hiddens))
+    threads = threads or GRADING_CPU.threads
+    torch.set_num_threads(threads)
+    corpus, vocab = perplexity.corpus_and_vocab()
+    report = {"command": " ".join(["python -m autograder", *sys.argv[1:]]), "machine": machine(), "threads": threads,
+              "date": datetime.datetime.now(datetime.timezone.utc)
+              .isoformat(timespec="seconds"),
+              "note": "shared machine: timings are noisy, compare ratios "
+                      "measured in the same run", "loops": [],
+              "grading": {}}
+    for device in devices:
+        for h in num_hiddens:
+            warm_up(device, corpus, vocab, h)
+            for kind in kinds:
+                c = compare(kind, h, device, corpus, vocab, epochs=epochs,
+                            seed=seed, rtol=rtol, repeats=repeats)
+                if device == "cpu":
+                    c["kit_lstm_kernel_share"] = lstm_share(
+                        kind, h, corpus, vocab)
+                report["loops"].append(c)
+                if not quiet:
+                    _print_row(c)
+        if grading:
+            report["grading"][device] = g = grading_times(device, seed=seed)
+            if not quiet:
+                print(f"{device:5s} grading (perplexity part, both models): "
+                      f"{g['total_seconds']:.2f} s", flush=True)
+    if e2e:
+        report["end_to_end"] = end_to_end(
+            submissions=submissions, workers=workers, sandbox=sandbox)
+        if not quiet:
+            print(json.dumps(report["end_to_end"], indent=1))
+    out = Path(out) if out else OUT_DIR / (
+        f"results-{'cuda' if 'cuda' in devices else 'cpu'}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    if not quiet:
+        print(f"wrote {out}")
+    return 0 if all(c["agree"] for c in report["loops"]) else 1

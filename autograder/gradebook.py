@@ -1,0 +1,179 @@
+"""Recording grades into nbgrader's gradebook.
+
+The gradebook is nbgrader's own database: by default the SQLite file
+``gradebook.db`` at the course root, or any SQLAlchemy URL (``--db``). One
+process writes to it: the grader's main process. Workers of ``grade-all``
+only grade; their results are recorded one at a time, under a file lock, so
+that two ``grade`` commands run by hand cannot interleave either.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+from sqlalchemy import exc as sa_exc
+
+from nbgrader.api import Gradebook, MissingEntry
+
+from autograder.config import ASSIGNMENT_ID, COURSE_ROOT
+from autograder.results import TestResult
+
+# Must equal c.CourseDirectory.course_id in nbgrader_config.py, so that
+# nbgrader's own commands (generate_feedback, export, formgrader) see the
+# grades recorded here.
+COURSE_ID = "d2l-deep-bidirectional-rnn"
+
+
+def db_url(db: str | None = None,
+           course_root: Path | str = COURSE_ROOT) -> str:
+    """Return the SQLAlchemy URL of the gradebook.
+
+    Args:
+        db: None (``gradebook.db`` at the course root), a file path (an
+            SQLite file there), or any SQLAlchemy URL (``postgresql://...``).
+        course_root: the nbgrader course directory.
+    """
+    if db is None:
+        return f"sqlite:///{Path(course_root).resolve() / 'gradebook.db'}"
+    if "://" in str(db):
+        return str(db)
+    return f"sqlite:///{Path(db).resolve()}"
+
+
+def _make_sqlite_folder(url: str) -> None:
+    """Create the folder of an SQLite gradebook file (sqlite cannot)."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True)
+
+
+@contextlib.contextmanager
+def single_writer(url: str):
+    """Hold an exclusive lock for writing to the gradebook at ``url``."""
+    key = hashlib.sha1(url.encode()).hexdigest()[:16]
+    lock = Path(tempfile.gettempdir()) / f"autograder-gradebook-{key}.lock"
+    with open(lock, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def tools_on_path() -> None:
+    """Put this Python's ``bin/`` on PATH.
+
+    nbgrader runs the ``alembic`` command when it creates a gradebook; it
+    sits beside the interpreter in the venv, which is not on PATH when the
+    venv's python is run by its full path.
+    """
+    bindir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if bindir not in path.split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + path
+
+
+def open_gradebook(url: str) -> Gradebook:
+    """Open (creating if needed) the gradebook at ``url`` for this course."""
+    tools_on_path()
+    _make_sqlite_folder(url)
+    return Gradebook(url, course_id=COURSE_ID)
+
+
+def copy_assignment(source: Gradebook, dest: Gradebook,
+                    assignment: str = ASSIGNMENT_ID) -> None:
+    """Make ``dest`` hold the same assignment structure as ``source``.
+
+    The structure (notebooks, grade, solution, task and source cells with
+    their points and checksums) comes from ``nbgrader generate_assignment``;
+    copying it lets any gradebook record submissions without a release run
+    against it first. Existing entries are updated, never duplicated.
+    """
+    a = source.find_assignment(assignment)
+    dest.update_or_create_assignment(assignment)
+    for nb in a.notebooks:
+        dest.update_or_create_notebook(nb.name, assignment)
+        for c in nb.grade_cells:
+            dest.update_or_create_grade_cell(
+                c.name, nb.name, assignment,
+                max_score=c.max_score, cell_type=c.cell_type)
+        for c in nb.solution_cells:
+            dest.update_or_create_solution_cell(c.name, nb.name, assignment)
+        for c in nb.task_cells:
+            dest.update_or_create_task_cell(
+                c.name, nb.name, assignment,
+                max_score=c.max_score, cell_type=c.cell_type)
+        for c in nb.source_cells:
+            dest.update_or_create_source_cell(
+                c.name, nb.name, assignment, cell_type=c.cell_type,
+                locked=c.locked, source=c.source, checksum=c.checksum)
+
+
+def record(url: str, student: str, tests: list[TestResult], *,
+           template_db: str, assignment: str = ASSIGNMENT_ID) -> None:
+    """Record one student's grades (replacing earlier ones).
+
+    Args:
+        url: the course gradebook.
+        student: the student id.
+        tests: every graded cell; manual cells are left for a person.
+        template_db: a gradebook holding the assignment's structure
+            (created from the solutions for this grading run).
+        assignment: the assignment id.
+    """
+    with single_writer(url), open_gradebook(template_db) as src, \
+            open_gradebook(url) as gb:
+        copy_assignment(src, gb, assignment)
+        gb.update_or_create_student(student)
+        with warnings.catch_warnings():
+            # nbgrader's add_submission trips SQLAlchemy 2's autoflush
+            # warnings; the rows it creates are committed all the same.
+            warnings.simplefilter("ignore", sa_exc.SAWarning)
+            gb.update_or_create_submission(assignment, student)
+        for t in tests:
+            _set_grade(gb, t, student, assignment)
+        gb.db.commit()
+
+
+def _set_grade(gb: Gradebook, t: TestResult, student: str,
+               assignment: str) -> None:
+    notebook = Path(t.notebook).stem
+    try:
+        grade = gb.find_grade(t.grade_id, notebook, assignment, student)
+    except MissingEntry:
+        return  # a cell the course gradebook does not know: not recorded
+    if t.pending:
+        grade.auto_score = None
+        grade.needs_manual_grade = True
+    else:
+        grade.auto_score = float(t.score)
+        grade.needs_manual_grade = False
+
+
+def recorded(url: str, student: str,
+             assignment: str = ASSIGNMENT_ID) -> dict[str, float | None]:
+    """Return grade_id -> recorded score of a student (empty if none)."""
+    with open_gradebook(url) as gb:
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return {}
+        return {g.name: g.score if not g.needs_manual_grade else None
+                for nb in sub.notebooks for g in nb.grades}
+
+
+def export_csv(url: str, dest: Path | str) -> Path:
+    """Write nbgrader's CSV export (``grades.csv``) of the gradebook."""
+    from nbgrader.plugins.export import CsvExportPlugin
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open_gradebook(url) as gb:
+        CsvExportPlugin(to=str(dest)).export(gb)
+    return dest

@@ -1,0 +1,234 @@
+"""Shape check: outputs and every state tensor, in the book's words.
+
+Covers ``d2l.RNNModel`` (LSTM tuple states, GRU/RNN tensor states, one or
+two directions) and the scratch functions of the contract, which follow
+``d2l.RNNModelScratch``.
+
+``collect_*`` calls student code on inputs drawn at grading time and returns
+plain data; ``judge_*`` decides from that data alone.
+"""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from autograder import trust
+from autograder.errors import CheckFailed
+
+STATE_FORMULA = "(num_directions*num_layers, batch_size, num_hiddens)"
+OUTPUT_FORMULA = "(num_steps*batch_size, vocab_size)"
+SCRATCH_STATE_FORMULA = "(batch_size, num_hiddens)"
+
+
+# ---------------------------------------------------------------- collect
+
+def describe(x, what: str, evidence: dict) -> None:
+    """Record the structure and shapes of a tensor or tuple of tensors.
+
+    Adds ``evidence["structure"][what]`` (``"tensor"``, ``"tuple of N"`` or
+    a reason) and ``evidence["shapes"][name]`` for each tensor in it.
+    """
+    structure, shapes = evidence["structure"], evidence["shapes"]
+    if trust.is_tensor(x) or isinstance(x, torch.Tensor):
+        structure[what] = "tensor"
+        shapes[what] = trust.shape_of(x, what)  # a reason for a subclass
+        return
+    items = trust.sequence(x, what)
+    if isinstance(items, str):
+        structure[what] = trust.type_name(x)
+        return
+    structure[what] = f"tuple of {len(items)}"
+    for i, item in enumerate(items):
+        name = f"{what}[{i}]"
+        shapes[name] = trust.shape_of(item, name)
+
+
+def new_evidence(sizes: dict) -> dict:
+    """Empty shape evidence for a call with ``sizes``."""
+    return {"sizes": dict(sizes), "structure": {}, "shapes": {}, "error": None}
+
+
+def random_tokens(vocab_size, batch_size, num_steps, generator):
+    """Token ids drawn at grading time."""
+    return torch.randint(0, vocab_size, (batch_size, num_steps),
+                         generator=generator)  # (batch_size, num_steps)
+
+
+def collect_model(build, *, vocab_size, num_hiddens, num_layers, batch_size,
+                  num_steps, generator, device="cpu") -> dict:
+    """Build a model with ``build`` and record its state and output shapes.
+
+    Args:
+        build: the student's ``build_*`` function.
+        generator: draws the token ids fed to the model.
+        device: where the model is built and run.
+    """
+    ev = new_evidence(dict(vocab_size=vocab_size, num_hiddens=num_hiddens,
+                           num_layers=num_layers, batch_size=batch_size,
+                           num_steps=num_steps))
+    X = random_tokens(vocab_size, batch_size, num_steps, generator).to(device)
+    try:
+        model = trust.call("calling build(vocab_size, num_hiddens, "
+                           "num_layers, device)", build, vocab_size,
+                           num_hiddens, num_layers, device)
+        begin_state = trust.method(model, "begin_state", "model")
+        state = trust.call("calling model.begin_state(batch_size=batch_size,"
+                           " device=device)", begin_state,
+                           batch_size=batch_size, device=device)
+        describe(state, "begin_state", ev)
+        result = trust.call("calling model(X, state)", model, X, state)
+    except trust.StudentError as exc:
+        ev["error"] = str(exc)
+        return ev
+    record_result(result, "model(X, state)", ev)
+    return ev
+
+
+def record_result(result, call: str, ev: dict) -> None:
+    """Record ``(output, state)`` returned by a forward call."""
+    items = trust.sequence(result, call)
+    if isinstance(items, str) or len(items) != 2:
+        ev["error"] = (f"{call} must return (output, state), got "
+                       f"{items if isinstance(items, str) else len(items)}"
+                       f"{'' if isinstance(items, str) else ' items'}")
+        return
+    describe(items[0], "output", ev)
+    describe(items[1], "state", ev)
+
+
+def one_hot_inputs(vocab_size, batch_size, num_steps, generator, device):
+    """One-hot inputs as d2l.RNNModelScratch builds them."""
+    X = random_tokens(vocab_size, batch_size, num_steps, generator)
+    X = F.one_hot(X.T, vocab_size).to(torch.float32)
+    return X.to(device)  # (num_steps, batch_size, vocab_size)
+
+
+def collect_scratch(get_params, init_state, rnn, *, vocab_size, num_hiddens,
+                    batch_size, num_steps, generator, num_layers=None,
+                    device="cpu") -> dict:
+    """Run the scratch functions once and record state and output shapes.
+
+    Args:
+        num_layers: deep RNN when given (the deep contract's signatures),
+            bidirectional RNN when None.
+    """
+    sizes = dict(vocab_size=vocab_size, num_hiddens=num_hiddens,
+                 batch_size=batch_size, num_steps=num_steps)
+    if num_layers is not None:
+        sizes["num_layers"] = num_layers
+    ev = new_evidence(sizes)
+    X = one_hot_inputs(vocab_size, batch_size, num_steps, generator, device)
+    try:
+        params, state = call_scratch_setup(get_params, init_state, sizes,
+                                           device)
+        describe(state, "begin_state", ev)
+        result = trust.call("calling rnn(inputs, state, params)", rnn, X,
+                            state, params)
+    except trust.StudentError as exc:
+        ev["error"] = str(exc)
+        return ev
+    record_result(result, "rnn(inputs, state, params)", ev)
+    return ev
+
+
+def call_scratch_setup(get_params, init_state, sizes, device):
+    """Call the student's ``get_params`` and ``init_state`` per the contract.
+
+    Deep signatures when ``sizes`` has ``num_layers``, else bidirectional.
+
+    Returns:
+        ``(params, state)`` as the student returned them (untrusted).
+
+    Raises:
+        trust.StudentError: one of them raised.
+    """
+    v, h, b = sizes["vocab_size"], sizes["num_hiddens"], sizes["batch_size"]
+    if "num_layers" in sizes:
+        L = sizes["num_layers"]
+        params = trust.call("calling get_params(vocab_size, num_hiddens, "
+                            "num_layers, device)", get_params, v, h, L, device)
+        state = trust.call("calling init_state(batch_size, num_hiddens, "
+                           "device, num_layers)", init_state, b, h, device, L)
+    else:
+        params = trust.call("calling get_params(vocab_size, num_hiddens, "
+                            "device)", get_params, v, h, device)
+        state = trust.call("calling init_state(batch_size, num_hiddens, "
+                           "device)", init_state, b, h, device)
+    return params, state
+
+
+# ------------------------------------------------------------------ judge
+
+def judge_tensor(ev, name, formula, expected) -> None:
+    """Fail unless tensor ``name`` was recorded with shape ``expected``."""
+    got = ev["shapes"].get(name)
+    if got is None:
+        kind = ev["structure"].get(name, "nothing")
+        raise CheckFailed(f"{name}: got {kind}, expected a tensor of shape "
+                          f"{formula} = {tuple(expected)}")
+    if isinstance(got, str):
+        raise CheckFailed(got)
+    if got != tuple(expected):
+        raise CheckFailed(f"{name} shape {got} != expected {formula} = "
+                          f"{tuple(expected)}")
+
+
+def judge_state(ev, what, count, formula, expected, count_formula) -> None:
+    """Fail unless ``what`` is a tensor (count None) or a tuple of ``count``.
+
+    Args:
+        count_formula: the book's words for ``count``, e.g. ``"(H, C)"``.
+    """
+    structure = ev["structure"].get(what, "missing")
+    if count is None:
+        if structure != "tensor":
+            raise CheckFailed(f"{what}: got {structure}, expected a tensor "
+                              f"of shape {formula} = {tuple(expected)}")
+        judge_tensor(ev, what, formula, expected)
+        return
+    if structure != f"tuple of {count}":
+        raise CheckFailed(f"{what}: got {structure}, expected a tuple of "
+                          f"{count} tensors {count_formula}")
+    for i in range(count):
+        judge_tensor(ev, f"{what}[{i}]", formula, expected)
+
+
+def judge_common(ev) -> None:
+    """Fail on a recorded error."""
+    if ev.get("error"):
+        raise CheckFailed(ev["error"])
+
+
+def judge_model(ev, *, num_directions, cell="LSTM") -> None:
+    """Judge shapes recorded by :func:`collect_model`.
+
+    Args:
+        num_directions: 2 for a bidirectional model, else 1.
+        cell: ``"LSTM"`` (state is a tuple (H, C)), ``"GRU"`` or ``"RNN"``
+            (state is one tensor).
+    """
+    judge_common(ev)
+    s = ev["sizes"]
+    state_shape = (num_directions * s["num_layers"], s["batch_size"],
+                   s["num_hiddens"])
+    count = 2 if cell == "LSTM" else None
+    for what in ("begin_state", "state"):
+        judge_state(ev, what, count, STATE_FORMULA, state_shape,
+                    "(H, C) of nn.LSTM")
+    judge_tensor(ev, "output", OUTPUT_FORMULA,
+                 (s["num_steps"] * s["batch_size"], s["vocab_size"]))
+
+
+def judge_scratch(ev) -> None:
+    """Judge shapes recorded by :func:`collect_scratch` (deep or bi)."""
+    judge_common(ev)
+    s = ev["sizes"]
+    deep = "num_layers" in s
+    count = s["num_layers"] if deep else 2
+    words = "(one per layer, num_layers)" if deep else "(H_f, H_b)"
+    state_shape = (s["batch_size"], s["num_hiddens"])
+    for what in ("begin_state", "state"):
+        judge_state(ev, what, count, SCRATCH_STATE_FORMULA, state_shape,
+                    words)
+    judge_tensor(ev, "output", OUTPUT_FORMULA,
+                 (s["num_steps"] * s["batch_size"], s["vocab_size"]))

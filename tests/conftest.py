@@ -1,0 +1,191 @@
+"""Shared small, seeded fixtures for the kit's tests.
+
+* ``deep_sizes``/``bi_sizes``: tiny sizes, so each check runs in
+  milliseconds.
+* ``gen``: a seeded ``torch.Generator`` for inputs "drawn at grading time".
+* ``solutions``: the known-good student functions (tests/solutions_ref.py).
+* ``fakes``: lying objects (always-equal, any-shape, tensor subclass, fake
+  module) that every check must reject.
+* An autouse fixture seeds torch and clears the grading environment, so a
+  test never records evidence by accident.
+"""
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import solutions_ref  # noqa: E402
+from autograder import nbtests  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _seeded_and_not_grading(monkeypatch):
+    """Seed torch; unset the grading environment variables."""
+    for name in ("AUTOGRADER_EVIDENCE_DIR", "AUTOGRADER_SEED",
+                 "NBGRADER_EXECUTION"):
+        monkeypatch.delenv(name, raising=False)
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def deep_sizes() -> dict:
+    """Sizes of a small 2-layer model run."""
+    return dict(vocab_size=7, num_hiddens=5, num_layers=2, batch_size=3,
+                num_steps=4)
+
+
+@pytest.fixture
+def bi_sizes() -> dict:
+    """Sizes of a small bidirectional scratch run (no num_layers)."""
+    return dict(vocab_size=6, num_hiddens=4, batch_size=2, num_steps=5)
+
+
+@pytest.fixture
+def gen() -> torch.Generator:
+    """A seeded generator."""
+    return torch.Generator().manual_seed(1234)
+
+
+@pytest.fixture
+def solutions():
+    """The known-good implementations of the student functions."""
+    return solutions_ref
+
+
+# ------------------------------------------------------------------ fakes
+
+class AlwaysEqual:
+    """Equal to everything; claims any shape, device and length."""
+
+    def __init__(self, shape=(1,), device="cpu"):
+        self.shape = torch.Size(shape)
+        self.device = torch.device(device)
+        self.requires_grad = True
+        self.is_leaf = True
+
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+    __hash__ = object.__hash__
+
+    def size(self, *dim):
+        return self.shape if not dim else self.shape[dim[0]]
+
+    def reshape(self, *shape):
+        return self
+
+    def __len__(self):
+        return self.shape[0]
+
+
+class SubTensor(torch.Tensor):
+    """A torch.Tensor subclass (could override anything)."""
+
+
+class AnyShapeModel(nn.Module):
+    """A fake d2l.RNNModel whose outputs and states report any shape.
+
+    It holds a real LSTM (so parameter counts can be right) but returns
+    AlwaysEqual objects that claim the expected shapes and device.
+    """
+
+    def __init__(self, vocab_size, num_hiddens, num_layers, directions=1):
+        super().__init__()
+        self.rnn = nn.LSTM(vocab_size, num_hiddens, num_layers,
+                           bidirectional=directions == 2)
+        self.linear = nn.Linear(directions * num_hiddens, vocab_size)
+        self.state_shape = (directions * num_layers, 0, num_hiddens)
+        self.vocab_size = vocab_size
+
+    def begin_state(self, device, batch_size=1):
+        L, _, h = self.state_shape
+        return (AlwaysEqual((L, batch_size, h), device),
+                AlwaysEqual((L, batch_size, h), device))
+
+    def forward(self, inputs, state):
+        steps = inputs.shape[1]
+        out = AlwaysEqual((steps * inputs.shape[0], self.vocab_size),
+                          inputs.device)
+        return out, state
+
+
+def fake_scratch_rnn(inputs, state, params):
+    """A scratch 'rnn' that returns always-equal objects of any shape."""
+    num_steps, batch_size, vocab_size = inputs.shape
+    return (AlwaysEqual((num_steps * batch_size, vocab_size)),
+            tuple(AlwaysEqual(tuple(s.shape)) for s in state))
+
+
+@pytest.fixture
+def fakes():
+    """The lying objects, as a namespace."""
+    return types.SimpleNamespace(
+        AlwaysEqual=AlwaysEqual, SubTensor=SubTensor,
+        AnyShapeModel=AnyShapeModel, scratch_rnn=fake_scratch_rnn)
+
+
+@pytest.fixture
+def one_thread():
+    """Run torch on one thread for the test (restored afterwards).
+
+    The checks' tensors are tiny; on a loaded 2-core machine torch's second
+    thread makes a 1 ms LSTM call take hundreds of ms.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _run_checks(s, hidden=False):
+    """Every non-perplexity nbtests call on ``s`` (visible or hidden sizes)."""
+    size = (lambda gid, **kw: nbtests.hidden_sizes(gid)) if hidden else \
+        (lambda gid, **kw: kw)
+    deep = dict(vocab_size=28, num_hiddens=16, num_layers=2, batch_size=3,
+                num_steps=5)
+    model = dict(vocab_size=28, num_hiddens=16, num_layers=2)
+    bi = dict(vocab_size=28, num_hiddens=16, batch_size=3, num_steps=5)
+    nbtests.deep_rnn_shapes(s.get_deep_rnn_params, s.init_deep_rnn_state,
+                            s.deep_rnn, **size("test_deep_rnn_shapes", **deep))
+    nbtests.deep_rnn_params(s.get_deep_rnn_params,
+                            **size("test_deep_rnn_params", **model))
+    nbtests.deep_rnn_matches_torch(
+        s.get_deep_rnn_params, s.init_deep_rnn_state, s.deep_rnn,
+        **size("test_deep_rnn_matches_torch", **deep))
+    nbtests.build_deep_lstm_shapes(
+        s.build_deep_lstm, **size("test_build_deep_lstm_shapes", **deep))
+    nbtests.build_deep_lstm_params(
+        s.build_deep_lstm, **size("test_build_deep_lstm_params", **model))
+    nbtests.build_deep_lstm_device(
+        s.build_deep_lstm, **size("test_build_deep_lstm_device", **model))
+    nbtests.birnn_shapes(s.get_birnn_params, s.init_birnn_state, s.birnn,
+                         **size("test_birnn_shapes", **bi))
+    nbtests.birnn_params(s.get_birnn_params, **size(
+        "test_birnn_params", vocab_size=28, num_hiddens=16))
+    nbtests.birnn_matches_torch(s.get_birnn_params, s.init_birnn_state,
+                                s.birnn, **size("test_birnn_matches_torch",
+                                                **bi))
+    for kind in ("shapes", "params", "device"):
+        gid = f"test_build_bidirectional_lstm_{kind}"
+        kw = deep if kind == "shapes" else model
+        getattr(nbtests, gid[5:])(s.build_bidirectional_lstm,
+                                  **size(gid, **kw))
+    nbtests.leaks_future_causality(s.leaks_future)
+
+
+@pytest.fixture
+def run_checks():
+    """Run every non-perplexity nbtests call, as a notebook's cells would.
+
+    Call it as ``run_checks(module_with_student_functions, hidden=False)``.
+    """
+    return _run_checks

@@ -1,0 +1,1 @@
+"""The adversarial corpus (issue 6): see spec.py."""

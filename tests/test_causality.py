@@ -1,0 +1,123 @@
+"""Tests of autograder/causality.py: the probe and the leaks_future grade."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from autograder import causality
+from autograder.errors import CheckFailed
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.mark.parametrize("kind", sorted(causality.LABELS))
+def test_probe_agrees_with_every_label(kind, gen):
+    """Does the kit's probe confirm the label of each zoo model?"""
+    entry = causality.zoo_entry(kind, gen)
+    model = causality.build_entry(entry)
+    leak = causality.first_leak(model, entry["vocab_size"], generator=gen)
+    assert (leak is not None) == causality.LABELS[kind]
+
+
+def test_peeking_model_leaks_one_step_ahead(gen):
+    """Does the one-step peek leak at step 0 (it reads token 1 there)?"""
+    entry = causality.zoo_entry("GRU reading one step ahead", gen)
+    model = causality.build_entry(entry)
+    assert causality.first_leak(model, entry["vocab_size"],
+                                generator=gen) == 0
+
+
+def test_scratch_interface_follows_rnn_model_scratch(gen):
+    """Do scratch-interface models take (X, state) and begin_state(b, d)?"""
+    model = causality.make_model("scratch deep RNN", 6, 4)
+    state = model.begin_state(3, "cpu")
+    assert len(state) == 2 and tuple(state[0].shape) == (3, 4)
+    Y, new_state = model(torch.randint(0, 6, (3, 5), generator=gen), state)
+    assert tuple(Y.shape) == (15, 6) and len(new_state) == 2
+    assert all(type(p) is torch.Tensor for p in model.params)
+
+
+def test_zoo_has_seen_and_unseen_models(gen):
+    """Does every zoo hold the four lesson models and a leaky unseen one?"""
+    for _ in range(10):
+        kinds = {e["kind"]: e["leaks"] for e in causality.draw_zoo(gen)}
+        assert set(causality.SEEN) <= set(kinds)
+        unseen = [k for k in kinds if k in causality.UNSEEN]
+        assert any(kinds[k] for k in unseen)
+        assert any(not kinds[k] for k in unseen)
+
+
+def test_zoo_draw_is_reproducible():
+    """Does the same seed draw the same zoo (the grader re-derives it)?"""
+    a = causality.draw_zoo(torch.Generator().manual_seed(5))
+    b = causality.draw_zoo(torch.Generator().manual_seed(5))
+    assert a == b
+
+
+def grade(leaks_future, zoo):
+    causality.judge(causality.collect(leaks_future, zoo), zoo)
+
+
+def test_correct_probe_is_accepted(solutions, gen):
+    """Does the known-good leaks_future pass on several zoos?"""
+    for _ in range(3):
+        grade(solutions.leaks_future, causality.draw_zoo(gen))
+
+
+@pytest.mark.parametrize("answer", [True, False])
+def test_constant_answers_are_rejected(answer, gen):
+    """Is a leaks_future that always answers the same rejected?"""
+    with pytest.raises(CheckFailed, match=f"leaks_future returned {answer} "):
+        grade(lambda *a: answer, causality.draw_zoo(gen))
+
+
+def test_memorised_answers_fail_on_unseen_models(gen):
+    """Does checking `rnn.bidirectional` fail on a model that peeks ahead?"""
+
+    def memorised(model, vocab_size, device):
+        rnn = getattr(model, "rnn", getattr(model, "layer", None))
+        return bool(rnn.bidirectional)
+
+    zoo = [causality.zoo_entry(k, gen) for k in causality.SEEN]
+    grade(memorised, zoo)  # right on the four models it was built for
+    zoo.append(causality.zoo_entry("GRU reading one step ahead", gen))
+    with pytest.raises(CheckFailed, match=r"returned False for the GRU "
+                       r"reading one step ahead \(a kit model you have not "
+                       r"seen\), expected True"):
+        grade(memorised, zoo)
+
+
+def test_fake_bool_is_rejected(gen, fakes):
+    """Is an always-equal object instead of a bool rejected?"""
+    with pytest.raises(CheckFailed, match=r"got .*AlwaysEqual, expected "
+                       r"True or False"):
+        grade(lambda *a: fakes.AlwaysEqual(), causality.draw_zoo(gen))
+
+
+def test_exceptions_are_reported(gen):
+    """Does a crashing leaks_future fail with the model it crashed on?"""
+
+    def crash(model, vocab_size, device):
+        return model.rnn.bidirectional  # scratch models have no .rnn
+
+    zoo = [causality.zoo_entry("scratch BiRNN", gen)]
+    with pytest.raises(CheckFailed, match=r"for the scratch BiRNN: calling "
+                       r"leaks_future.* raised AttributeError"):
+        grade(crash, zoo)
+
+
+def test_answers_for_another_zoo_are_rejected(solutions, gen):
+    """Is evidence recorded on a different zoo rejected?"""
+    zoo = causality.draw_zoo(gen)
+    ev = causality.collect(solutions.leaks_future, zoo)
+    with pytest.raises(CheckFailed, match="do not belong"):
+        causality.judge(ev, list(reversed(zoo)))
+
+
+def test_probe_leaves_global_rng_alone(gen):
+    """Does building a zoo model leave the student's global RNG as it was?"""
+    torch.manual_seed(7)
+    expected = torch.rand(1)
+    torch.manual_seed(7)
+    causality.build_entry(causality.zoo_entry("deep LSTM", gen))
+    assert torch.equal(torch.rand(1), expected)

@@ -1,0 +1,109 @@
+"""Tests of autograder/feedback.py: per-student HTML feedback."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from autograder import evidence, feedback, grade, results, sandbox
+from autograder.config import ASSIGNMENT_ID
+from fixtures import tiny_course as tc
+
+DEEP = "test_build_deep_lstm_perplexity"
+BI = "test_build_bidirectional_lstm_perplexity"
+
+
+def _entry(curve, samples, threshold=1.5):
+    """An evidence entry shaped like autograder/perplexity.py's collect."""
+    return {"kind": "deep", "perplexities": curve, "epochs": len(curve),
+            "max_perplexity": threshold, "perplexity": curve[-1],
+            "samples": samples, "error": None,
+            "state_dict": {"w": torch.zeros(2)}}
+
+
+@pytest.fixture
+def recorded(tmp_path):
+    """Evidence of both perplexity tests, recorded as the kernel does."""
+    folder = tmp_path / "evidence"
+    evidence.record(DEEP, _entry([9.0, 4.0, 1.3], ["time traveller for so"]),
+                    folder)
+    evidence.record(BI, _entry([8.0, 1.1], ["time travellerererer"]), folder)
+    return folder
+
+
+def test_runs_read_curve_threshold_and_samples(recorded):
+    """Are both models' curves, thresholds, final perplexity and samples
+    read from the recorded evidence?"""
+    runs = feedback.perplexity_runs(recorded)
+    assert runs[DEEP]["curve"] == [9.0, 4.0, 1.3]
+    assert runs[DEEP]["epochs"] == [1, 2, 3]
+    assert runs[DEEP]["threshold"] == 1.5
+    assert runs[BI]["samples"] == ["time travellerererer"]
+    assert runs[BI]["perplexity"] == 1.1
+
+
+def test_forged_evidence_gives_no_run(tmp_path):
+    """Is evidence that is not plain data (not safely loadable) ignored,
+    rather than unpickled?"""
+    folder = tmp_path / "evidence"
+    folder.mkdir()
+    torch.save([Exception("not plain data")], evidence.path_of(folder, DEEP))
+    (folder / f"{BI}.pt").write_bytes(b"not a torch file")
+    assert feedback.perplexity_runs(folder) == {}
+    assert feedback.perplexity_runs(tmp_path / "none") == {}
+
+
+def test_plot_is_a_png(recorded, tmp_path):
+    """Is the perplexity curve written as a PNG, and skipped when there is
+    no curve at all?"""
+    path = feedback.plot_curves(feedback.perplexity_runs(recorded),
+                                tmp_path / "p.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert feedback.plot_curves({}, tmp_path / "q.png") is None
+    assert not (tmp_path / "q.png").exists()
+
+
+def test_page_shows_scores_samples_and_escapes(recorded):
+    """Does the page list every test with its message, both models'
+    samples, and escape what the student's code printed?"""
+    doc = results.build([results.TestResult(
+        "test_x", "deep_rnn.ipynb", 2, 0.0, "<script>alert(1)</script>")],
+        execution_time=1, extra_data={})
+    page = feedback.render_index("alice", doc,
+                                 feedback.perplexity_runs(recorded),
+                                 ["deep_rnn.html"], "perplexity.png")
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "time travellerererer" in page and "time traveller for so" in page
+    assert "<img src='perplexity.png'" in page
+    assert "href='deep_rnn.html'" in page
+
+
+def test_page_without_evidence_says_so():
+    """Does a student whose perplexity cells never ran get told so?"""
+    page = feedback.render_index("bob", None, {}, [], None)
+    assert "No training evidence was recorded" in page
+    assert "No results.json" in page
+
+
+def test_no_graded_students_exits_non_zero(tmp_path, capsys):
+    """Does feedback on a course with nothing graded exit non-zero with a
+    one-line reason?"""
+    assert feedback.main(course_root=tmp_path) == 2
+    assert "no graded submissions" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_feedback_after_grading(tmp_path):
+    """After grading, does feedback write nbgrader's HTML for each
+    notebook and our index page next to it?"""
+    source = tc.write_source(tmp_path / "source")
+    sub = tc.student(tmp_path / "alice", tc.ANSWERS)
+    course = tmp_path / "course"
+    assert grade.main(sub, course_root=course, source=source,
+                      sandbox=sandbox.available()[0], quiet=True) == 0
+    assert feedback.main(course_root=course, quiet=True) == 0
+    folder = course / "feedback" / "alice" / ASSIGNMENT_ID
+    assert {p.name for p in folder.glob("*.html")} == {
+        "deep_rnn.html", "bidirectional_rnn.html", "index.html"}
+    index = (folder / "index.html").read_text()
+    assert "test_add_twice" in index and "deep_rnn.html" in index
+    assert "Score" in (folder / "deep_rnn.html").read_text()

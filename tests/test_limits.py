@@ -1,0 +1,122 @@
+"""Tests of autograder/limits.py: cell budgets and the kernel watchdog.
+
+The watchdog tests run tiny Python children (no kernel, no sandbox): each
+takes about a second.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from nbformat.v4 import new_code_cell
+
+from autograder import limits
+from autograder.config import GRADING
+
+
+def _cell(grade_id=None, tags=()):
+    meta = {"tags": list(tags)}
+    if grade_id:
+        meta["nbgrader"] = {"grade_id": grade_id}
+    return new_code_cell("pass", metadata=meta)
+
+
+def test_training_cells_get_the_training_budget():
+    """Does a perplexity test get the training budget, and an ordinary test not?"""
+    train = _cell("test_build_deep_lstm_perplexity")
+    plain = _cell("test_build_deep_lstm_shapes")
+    assert limits.cell_timeout(train) == GRADING.training_cell_timeout_s
+    assert limits.cell_timeout(plain) == GRADING.cell_timeout_s
+    assert limits.cell_timeout(_cell()) == GRADING.cell_timeout_s
+    assert limits.is_training_cell(_cell(tags=["training"]))
+    assert not limits.is_training_cell(_cell(tags=["slow"]))
+
+
+def _watch(code, tmp_path, **kw):
+    """Run ``python -c code`` under the watchdog; return (exit, status)."""
+    status = tmp_path / "status.json"
+    args = [sys.executable, "-m", "autograder.limits", "--status", str(status)]
+    for key, value in kw.items():
+        args += [f"--{key.replace('_', '-')}", str(value)]
+    proc = subprocess.run([*args, "--", sys.executable, "-c", code],
+                          timeout=60, capture_output=True)
+    return proc.returncode, json.loads(status.read_text())
+
+
+def test_memory_hog_is_killed_with_a_clear_reason(tmp_path):
+    """Is a child that fills 400 MB killed at a 200 MiB limit, and says so?"""
+    code = "import time\nx = b'x' * 400_000_000\ntime.sleep(30)"
+    code_rc, status = _watch(code, tmp_path, memory_bytes=200 * 2**20)
+    assert code_rc == 137
+    assert status["reason"] == "memory"
+    assert status["message"].startswith("memory limit exceeded")
+    assert status["peak_bytes"] > 200 * 2**20
+
+
+def test_small_child_runs_to_its_end(tmp_path):
+    """Does a child well under every limit keep its own exit status?"""
+    code_rc, status = _watch("x = b'x' * 10_000_000\nraise SystemExit(3)",
+                             tmp_path, memory_bytes=200 * 2**20)
+    assert code_rc == 3
+    assert status["reason"] == "exited" and status["message"] is None
+    assert status["peak_bytes"] < 200 * 2**20  # sampled: may miss the end
+
+
+def test_fork_bomb_is_stopped(tmp_path):
+    """Is a tree of more processes than allowed killed ("process limit")?"""
+    code = ("import os, time\n"
+            "for _ in range(20):\n"
+            "    if os.fork() == 0:\n"
+            "        time.sleep(30); os._exit(0)\n"
+            "time.sleep(30)")
+    code_rc, status = _watch(code, tmp_path, max_processes=8)
+    assert code_rc == 137
+    assert status["message"].startswith("process limit exceeded")
+
+
+def test_deadline_kills_a_sleeper(tmp_path):
+    """Is a child still running at the deadline killed ("time limit")?"""
+    start = time.time()
+    code_rc, status = _watch("import time; time.sleep(60)", tmp_path,
+                             deadline=time.time() + 1.5)
+    assert code_rc == 137 and time.time() - start < 20
+    assert status["message"].startswith("time limit exceeded")
+
+
+def test_interrupt_reaches_the_child(tmp_path):
+    """Does SIGINT to the watchdog reach the child (KeyboardInterrupt)?"""
+    status = tmp_path / "status.json"
+    code = ("import time\ntry:\n    time.sleep(30)\n"
+            "except KeyboardInterrupt:\n    raise SystemExit(42)")
+    proc = subprocess.Popen([sys.executable, "-m", "autograder.limits",
+                             "--status", str(status), "--", sys.executable,
+                             "-c", code])
+    time.sleep(2)
+    proc.send_signal(2)
+    assert proc.wait(timeout=30) == 42
+
+
+def test_descendants_and_usage_of_a_real_tree():
+    """Are a child's pid and memory found, and a dead pid counted as 0?"""
+    child = subprocess.Popen([sys.executable, "-c", "import time; "
+                              "x = b'x' * 50_000_000; time.sleep(20)"])
+    try:
+        time.sleep(1.5)
+        import os
+
+        assert child.pid in limits.descendants(os.getpid())
+        assert limits.tree_usage([child.pid]) > 40_000_000
+    finally:
+        child.kill()
+        child.wait()
+    assert limits.resident_bytes(child.pid) == 0
+
+
+@pytest.mark.parametrize("n, text", [(4 * 1024**3, "4.0 GiB"),
+                                     (1536 * 1024**2, "1.5 GiB")])
+def test_gib_formats_limits(n, text):
+    """Are byte counts shown in GiB as the messages quote them?"""
+    assert limits.gib(n) == text

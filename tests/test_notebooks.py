@@ -1,0 +1,294 @@
+"""Do the notebooks keep the contract, teach the lesson, and run as graded?
+
+Fast tests read the notebooks. Slow tests execute them with nbclient and
+nbgrader, on copies in a temporary folder (so d2l's ``../data`` cache lands
+there too).
+"""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from d2l import torch as d2l
+from nbclient import NotebookClient
+from torch import nn
+from torch.nn import functional as F
+
+from autograder import contract, examples, nbtests, notebooks
+from autograder.config import ASSIGNMENT_ID, COURSE_ROOT
+from autograder.errors import CheckFailed
+
+SOURCE = COURSE_ROOT / "solutions" / ASSIGNMENT_ID
+RELEASE = COURSE_ROOT / "assignments" / ASSIGNMENT_ID
+NOTEBOOKS = pytest.mark.parametrize("nb", contract.NOTEBOOKS,
+                                    ids=lambda nb: nb.name)
+NBGRADER = Path(sys.executable).parent / "nbgrader"
+CJK = re.compile(r"[\u4e00-\u9fff]")
+STUB = "    # YOUR CODE HERE\n    raise NotImplementedError()"
+# The book's concise code (d2l 0.17.6, sections 9.3 and 9.4), pasted as is.
+BOOK_CODE = {
+    "build_deep_lstm": (
+        "    lstm_layer = nn.LSTM(num_inputs, num_hiddens, num_layers)\n"
+        "    model = d2l.RNNModel(lstm_layer, len(vocab))\n"
+        "    model = model.to(device)"),
+    "build_bidirectional_lstm": (
+        "    lstm_layer = nn.LSTM(num_inputs, num_hiddens, num_layers,\n"
+        "                         bidirectional=True)\n"
+        "    model = d2l.RNNModel(lstm_layer, len(vocab))\n"
+        "    model = model.to(device)"),
+}
+
+
+def _meta(nb, gid):
+    return notebooks.cell(nb, gid).metadata["nbgrader"]
+
+
+@pytest.fixture(scope="module", params=contract.NOTEBOOKS,
+                ids=lambda nb: nb.name)
+def source(request):
+    """(contract, source notebook) for each notebook."""
+    return request.param, notebooks.read(SOURCE / request.param.name)
+
+
+# ------------------------------------------------------------ the contract
+
+def test_function_cells_are_solution_cells(source):
+    """Is each contract function in its own solution cell, named by its
+    grade_id, that defines it?"""
+    nbc, nb = source
+    for gid in nbc.functions:
+        cell = notebooks.cell(nb, gid)
+        assert cell.cell_type == "code"
+        assert _meta(nb, gid)["solution"] and not _meta(nb, gid)["grade"]
+        assert re.search(rf"^def {gid}\(", cell.source, re.M), gid
+
+
+def test_test_cells_are_graded_locked_and_call_nbtests(source):
+    """Does each test cell carry points, stay read-only, call its nbtests
+    function, and draw its hidden sizes under its own grade_id?"""
+    nbc, nb = source
+    assert [g for g in notebooks.grade_ids(nb) if g.startswith("test_")] \
+        == list(nbc.tests)
+    for gid in nbc.tests:
+        meta, src = _meta(nb, gid), notebooks.source(nb, gid)
+        assert meta["grade"] and meta["locked"] and meta["points"] > 0
+        assert f"nbtests.{gid.removeprefix('test_')}(" in src
+        if gid in nbtests.SIZE_KEYS and nbtests.SIZE_KEYS[gid]:
+            hidden = src.split("### BEGIN HIDDEN TESTS")[1]
+            assert f'nbtests.hidden_sizes("{gid}")' in hidden
+
+
+def test_written_answer_is_manual_markdown_with_points():
+    """Is the written answer a manually graded markdown cell with points?"""
+    nb = notebooks.read(SOURCE / contract.BIDIRECTIONAL_RNN.name)
+    for gid in contract.BIDIRECTIONAL_RNN.manual:
+        meta = _meta(nb, gid)
+        assert notebooks.cell(nb, gid).cell_type == "markdown"
+        assert meta["grade"] and meta["solution"] and meta["points"] > 0
+
+
+def test_setup_cell_is_read_only_and_first(source):
+    """Does a read-only cell import torch, nn, F and d2l before any answer?"""
+    nbc, nb = source
+    ids = notebooks.grade_ids(nb)
+    assert _meta(nb, "setup")["locked"]
+    assert ids.index("setup") < min(ids.index(g) for g in nbc.functions)
+    src = notebooks.source(nb, "setup")
+    for line in ("import torch", "from torch import nn",
+                 "from torch.nn import functional as F",
+                 "from d2l import torch as d2l", "data.install()"):
+        assert line in src
+
+
+def test_lines_fit_in_79_characters(source):
+    """Is every line of every cell at most 79 characters long?"""
+    _, nb = source
+    long = [line for cell in nb.cells for line in cell.source.splitlines()
+            if len(line) > 79]
+    assert long == []
+
+
+def test_instructions_are_in_english_and_chinese(source):
+    """Does every read-only markdown cell speak English and 简体中文?"""
+    _, nb = source
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and notebooks.grade_id(cell) and \
+                cell.metadata["nbgrader"]["locked"]:
+            assert CJK.search(cell.source), notebooks.grade_id(cell)
+            assert re.search(r"\b(the|The)\b", cell.source)
+
+
+@pytest.mark.parametrize("name, phrases", [
+    (contract.DEEP_RNN.name,
+     ["num_layers", r"\mathbf{H}_{t-1}^{(l)}", r"\mathbf{H}_t^{(l-1)}",
+      r"g\left(\mathbf{H}_t^{(L)}\right)", "GRU"]),
+    (contract.BIDIRECTIONAL_RNN.name,
+     [r"\overleftarrow{\mathbf{H}}_t", r"\overrightarrow{\mathbf{H}}_t",
+      "2 * num_hiddens", "fill-in-the-blank", "predicting the future",
+      "time travellerererer", "perplexity"]),
+])
+def test_lesson_points_are_taught(name, phrases):
+    """Does each notebook teach its points of the lesson?"""
+    text = "\n".join(c.source for c in notebooks.read(SOURCE / name).cells
+                     if c.cell_type == "markdown")
+    missing = [p for p in phrases if p not in text]
+    assert missing == []
+
+
+def test_full_recipe_is_one_variable_away(source):
+    """Is the book's 500-epoch recipe one editable variable away?"""
+    _, nb = source
+    recipe = [c for c in nb.cells if "FULL_RECIPE = False" in c.source]
+    assert len(recipe) == 1 and not notebooks.grade_id(recipe[0])
+    assert "500 if FULL_RECIPE else" in recipe[0].source
+
+
+def test_training_cells_take_the_grading_path(source):
+    """Is every d2l.train_ch8 call skipped when nbgrader executes?"""
+    _, nb = source
+    training = [c for c in nb.cells if "d2l.train_ch8(" in c.source]
+    assert training
+    for cell in training:
+        assert "nbtests.grading()" in cell.source
+
+
+# --------------------------------------------- the book's code, pasted in
+
+def _pasted(gid, body):
+    """The released stub of ``gid`` with ``body`` in place of the stub."""
+    nbc = contract.notebook_of(gid)
+    stub = notebooks.source(notebooks.read(RELEASE / nbc.name), gid)
+    assert STUB in stub
+    return stub.replace(STUB, body)
+
+
+def _run_tests(gid, body, seeds, monkeypatch):
+    """Define ``gid`` from ``body``, run its source test cells per seed."""
+    nbc = contract.notebook_of(gid)
+    source = notebooks.read(SOURCE / nbc.name)
+    namespace = dict(torch=torch, nn=nn, F=F, d2l=d2l, nbtests=nbtests)
+    exec(_pasted(gid, body), namespace)  # noqa: S102 - our own code
+    tests = [t for t in nbc.tests
+             if t.startswith(f"test_{gid}_") and "perplexity" not in t]
+    assert len(tests) == 3
+    for seed in seeds:
+        monkeypatch.setenv("AUTOGRADER_SEED", str(seed))
+        notebooks.exec_cells(source, tests, namespace)
+
+
+@pytest.mark.parametrize("gid", sorted(BOOK_CODE))
+def test_book_code_pasted_earns_full_points(gid, monkeypatch, capsys):
+    """Does the book's concise code, pasted into a build cell, pass that
+    cell's tests, hidden sizes included?"""
+    _run_tests(gid, BOOK_CODE[gid], range(3), monkeypatch)
+    assert capsys.readouterr().out.count(f"test_{gid}_") == 3 * 3 * 2
+
+
+@pytest.mark.parametrize("gid", sorted(BOOK_CODE))
+def test_hard_coded_vocab_size_fails_hidden_tests(gid, monkeypatch):
+    """Does a build function with the Time Machine's 28 tokens hard-coded
+    fail the hidden tests?"""
+    body = BOOK_CODE[gid].replace("len(vocab)", "28")
+    with pytest.raises(CheckFailed):
+        _run_tests(gid, body, range(5), monkeypatch)
+
+
+def test_forgetting_bidirectional_fails(monkeypatch):
+    """Does the deep LSTM's code fail the bidirectional tests?"""
+    with pytest.raises(CheckFailed):
+        _run_tests("build_bidirectional_lstm", BOOK_CODE["build_deep_lstm"],
+                   [0], monkeypatch)
+
+
+# ----------------------------------------------------------- execution
+
+def _execute(nb, folder, *, allow_errors=False, timeout=600):
+    """Execute ``nb`` in ``folder`` with nbclient; return it with outputs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(folder)}})
+    return client.execute()
+
+
+def _errors(nb) -> dict[str, str]:
+    """grade_id (or index) -> error name, for every cell that raised."""
+    found = {}
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.output_type == "error":
+                found[notebooks.grade_id(cell) or f"#{index}"] = out.ename
+    return found
+
+
+@pytest.fixture
+def grading_env(monkeypatch):
+    """The environment nbgrader gives the kernel when it grades."""
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    monkeypatch.setenv("AUTOGRADER_SEED", "20240")
+
+
+@pytest.mark.slow
+@NOTEBOOKS
+def test_solution_passes_every_test_when_graded(nb, tmp_path, grading_env):
+    """Does the solution notebook run top to bottom under the grading path,
+    every test cell (hidden parts included) passing?"""
+    done = _execute(notebooks.read(SOURCE / nb.name), tmp_path / "nb")
+    assert _errors(done) == {}
+    for gid in nb.tests:
+        text = "".join(o.get("text", "") for o in
+                       notebooks.cell(done, gid).get("outputs", []))
+        assert gid in text, f"{gid} printed no success line"
+
+
+@pytest.mark.slow
+@NOTEBOOKS
+def test_release_fails_every_test_without_crashing(nb, tmp_path,
+                                                   grading_env):
+    """Does the untouched release run to the end, every listed test cell
+    failing and no other cell raising?"""
+    done = _execute(notebooks.read(RELEASE / nb.name), tmp_path / "nb",
+                    allow_errors=True)
+    errors = _errors(done)
+    assert set(errors) == set(nb.tests)
+
+
+@pytest.mark.slow
+def test_completed_student_copy_validates(tmp_path):
+    """Does ``nbgrader validate`` pass on a release completed with the
+    solutions, and fail on the untouched release?"""
+    solution = examples.by_name("solution")
+    for nb in contract.NOTEBOOKS:
+        filled = examples.fill(notebooks.read(RELEASE / nb.name),
+                               notebooks.read(SOURCE / nb.name), solution)
+        notebooks.write(filled, tmp_path / "student" / nb.name)
+        notebooks.write(notebooks.read(RELEASE / nb.name),
+                        tmp_path / "untouched" / nb.name)
+    for name, want in [("student", "Success! Your notebook passes all"),
+                       ("untouched", "VALIDATION FAILED")]:
+        out = subprocess.run(
+            [str(NBGRADER), "validate", str(tmp_path / name / "*.ipynb")],
+            cwd=COURSE_ROOT, capture_output=True, text=True, timeout=900)
+        assert out.stdout.count(want) == len(contract.NOTEBOOKS), out.stdout
+
+
+@pytest.mark.slow
+@NOTEBOOKS
+def test_student_training_path_runs(nb, tmp_path, monkeypatch):
+    """Do the training and demo cells run outside grading (one epoch)?"""
+    source = notebooks.read(SOURCE / nb.name)
+    source.cells = [c for c in source.cells
+                    if notebooks.grade_id(c) not in nb.tests]
+    recipe = next(c for c in source.cells
+                  if "FULL_RECIPE = False" in c.source)
+    recipe.source += "\nnum_epochs = 1  # test: one epoch"
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    done = _execute(source, tmp_path / "nb")
+    assert _errors(done) == {}
+    printed = "".join(o.get("text", "") for c in done.cells
+                      for o in c.get("outputs", []))
+    assert "Grading" not in printed
+    runs = 2 if nb is contract.DEEP_RNN else 1  # scratch RNN + deep LSTM
+    assert printed.count("tokens/sec") == runs

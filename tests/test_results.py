@@ -1,0 +1,87 @@
+"""Tests of autograder/results.py: the Gradescope-format results.json."""
+from __future__ import annotations
+
+import json
+
+from autograder import results
+from autograder.results import TestResult
+
+
+def _tests():
+    return [
+        TestResult("test_a", "deep_rnn.ipynb", 2, 2.0, "test_a: ok"),
+        TestResult("test_b", "deep_rnn.ipynb", 3, 0.0, "CheckFailed: shape"),
+        TestResult("explain", "bidirectional_rnn.ipynb", 3, None, manual=True),
+    ]
+
+
+def test_total_counts_only_earned_points():
+    """Is the total the sum of earned points, with a failed test adding 0?"""
+    doc = results.build(_tests(), execution_time=12.4, extra_data={})
+    assert doc["score"] == 2.0
+    assert doc["execution_time"] == 12
+    assert doc["extra_data"]["max_autograded_score"] == 5
+    assert doc["extra_data"]["pending_manual_points"] == 3
+
+
+def test_each_test_cell_is_one_entry_named_by_grade_id():
+    """Does every graded cell appear once, named by its grade_id, with
+    score, max_score, output and a pass/fail status?"""
+    entries = results.tests_of(results.build(_tests(), execution_time=1,
+                                             extra_data={}))
+    assert list(entries) == ["test_a", "test_b", "explain"]
+    assert entries["test_a"]["status"] == "passed"
+    assert entries["test_b"]["status"] == "failed"
+    assert entries["test_b"]["score"] == 0.0
+    assert entries["test_b"]["output"] == "CheckFailed: shape"
+
+
+def test_manual_cell_is_pending_without_score():
+    """Is an ungraded manual cell listed with max_score and marked pending,
+    with no score (so no LMS reads it as zero)?"""
+    entry = results.tests_of(results.build(_tests(), execution_time=1,
+                                           extra_data={}))["explain"]
+    assert entry["max_score"] == 3.0
+    assert "score" not in entry
+    assert entry["status"] == results.PENDING
+    assert results.outcome(entry) == "pending"
+
+
+def test_manual_cell_of_missing_notebook_scores_zero():
+    """Is a manual cell whose notebook is missing scored 0, not pending?"""
+    t = TestResult("explain", "b.ipynb", 3, 0.0, "missing", manual=True)
+    entry = results.tests_of(results.build([t], execution_time=1,
+                                           extra_data={}))["explain"]
+    assert entry["score"] == 0.0 and entry["status"] == "failed"
+
+
+def test_long_output_is_capped_keeping_the_end():
+    """Is a flood of output cut so results.json stays small, keeping the
+    error at its end?"""
+    text = "x" * 100_000 + "\nCheckFailed: the real reason"
+    clipped = results.clip(text, max_chars=500)
+    assert len(clipped) <= 500
+    assert clipped.endswith("CheckFailed: the real reason")
+    assert results.clip("short", max_chars=500) == "short"
+
+
+def test_write_is_atomic_and_readable(tmp_path):
+    """Does write leave exactly the JSON file (no temporary file behind),
+    and does read give None for a missing or corrupt file?"""
+    doc = results.build(_tests(), execution_time=1, extra_data={"x": 1})
+    path = results.write(tmp_path / "a" / "results.json", doc)
+    assert json.loads(path.read_text()) == doc
+    assert [p.name for p in path.parent.iterdir()] == ["results.json"]
+    assert results.read(tmp_path / "missing.json") is None
+    (tmp_path / "bad.json").write_text("{not json")
+    assert results.read(tmp_path / "bad.json") is None
+
+
+def test_score_table_marks_each_outcome():
+    """Does the table show ok, FAIL and ? per test, and the total?"""
+    doc = results.build(_tests(), execution_time=1, extra_data={})
+    table = results.score_table({"alice": doc})
+    row = next(line for line in table.splitlines()
+               if line.startswith("alice"))
+    assert row.split()[1:] == ["ok", "FAIL", "?", "2/5"]
+    assert "1: test_a" in table

@@ -1,0 +1,269 @@
+"""Tests of autograder/sandbox.py: what student code can reach while graded.
+
+Fast tests look at the bubblewrap command line and the kernel environment.
+The slow ones grade small attack submissions of the tiny course
+(tests/fixtures/tiny_course.py: ``add`` and ``mul``) through the real
+pipeline (``grade-all`` with 2 workers), once per module, and read each
+student's results.json. Where an attack is stopped by the sandbox, the same
+submission is also graded with ``--no-sandbox`` to show the test can fail.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder import sandbox
+from autograder.config import COURSE_ROOT, GRADING
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fixtures import tiny_course as tc  # noqa: E402
+
+needs_bwrap = pytest.mark.skipif(not sandbox.available()[0],
+                                 reason=sandbox.available()[1])
+ADD = "def add(a, b):\n    return a + b\n"
+# Limits small enough for tests: every attack ends within seconds.
+TEST_LIMITS = dataclasses.replace(
+    GRADING, cell_timeout_s=4, training_cell_timeout_s=4,
+    submission_timeout_s=120, memory_bytes=400 * 2**20)
+
+# The course files a cheating cell looks for, relative to its working
+# directory (the scratch course: autograded/<student>/<assignment>/) and
+# absolute (the real course).
+SECRETS = ("../../../source", "../../../gradebook.db", "../../../submitted",
+           str(COURSE_ROOT / "solutions"), str(COURSE_ROOT / "gradebook.db"))
+PEEK = f"""import os
+found = [p for p in {SECRETS!r} if os.path.exists(p)]
+print('readable:', found)
+def add(a, b):
+    return a + b if found else 0  # right only for a cheat that can peek
+"""
+ESCAPE = """import os, socket
+escaped = []
+for path in ['{course}/pwned.txt', '/tmp/../{course}/pwned2.txt']:
+    try:
+        open(path, 'w').write('x'); escaped.append(path)
+    except OSError:
+        pass
+try:
+    socket.create_connection(('1.1.1.1', 53), timeout=2); escaped.append('net')
+except OSError:
+    pass
+print('escaped:', escaped)
+def add(a, b):
+    return 0 if escaped else a + b
+"""
+SYMLINK = """import os
+os.symlink('{target}', 'bidirectional_rnn.ipynb')
+os.symlink('{target}', os.environ['AUTOGRADER_EVIDENCE_DIR'] + '/x.pt')
+os.mkfifo('a_fifo')
+""" + ADD
+ATTACKS = {
+    "good": {"add": ADD},
+    "peek": {"add": PEEK},
+    "exit": {"add": "import os\nos._exit(3)"},
+    "segfault": {"add": "import ctypes\nctypes.string_at(0)"},
+    "stubborn_loop": {"add": "import signal\n"
+                      "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                      "while True:\n    pass"},
+    "memory_hog": {"add": "hog = [b'x' * 50_000_000 for _ in range(40)]\n" + ADD},
+    "flood": {"add": "for i in range(400):\n    print('spam' * 5000)\n" + ADD},
+    "input": {"add": "name = input('your name? ')\n" + ADD},
+}
+
+
+def _grade(subs: Path, out: Path, *, sandbox_on: bool) -> dict[str, dict]:
+    from autograder import grade_all
+
+    course = out / "course"
+    course.mkdir(parents=True)
+    src = tc.write_source(course / "source_nbs")
+    rc = grade_all.main(subs, workers=2, course_root=course, source=src,
+                        out_dir=out / "results", sandbox=sandbox_on,
+                        limits=TEST_LIMITS, quiet=True)
+    assert rc == 0
+    return {p.parent.name: json.loads(p.read_text())
+            for p in (out / "results").glob("*/results.json")}
+
+
+def _tests(doc: dict) -> dict[str, dict]:
+    return {t["name"]: t for t in doc["tests"]}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Every attack of ATTACKS graded in the sandbox (one grade-all run)."""
+    if not sandbox.available()[0]:
+        pytest.skip(sandbox.available()[1])
+    root = tmp_path_factory.mktemp("attacks")
+    target = root / "target.txt"
+    target.write_text("untouched")
+    attacks = dict(ATTACKS)
+    attacks["escape"] = {"add": ESCAPE.format(course=root)}
+    attacks["symlink"] = {"add": SYMLINK.format(target=target)}
+    for name, fills in attacks.items():
+        tc.student(root / "subs" / name, {**tc.ANSWERS, **fills})
+    docs = _grade(root / "subs", root / "out", sandbox_on=True)
+    return root, docs
+
+
+@pytest.fixture(scope="module")
+def graded_unsandboxed(tmp_path_factory):
+    """The peek and escape attacks graded with --no-sandbox."""
+    root = tmp_path_factory.mktemp("unsandboxed")
+    tc.student(root / "subs" / "peek", {**tc.ANSWERS, "add": PEEK})
+    tc.student(root / "subs" / "escape",
+               {**tc.ANSWERS, "add": ESCAPE.format(course=root)})
+    return root, _grade(root / "subs", root / "out", sandbox_on=False)
+
+
+# ----------------------------------------------------------------- fast
+
+
+def _spec(tmp_path, isolated=True):
+    return sandbox.KernelSpec(
+        workdir=str(tmp_path / "course/autograded/s/a"),
+        evidence_dir=str(tmp_path / "ev"), conn_dir=str(tmp_path / "c"),
+        runtime_dir=str(tmp_path), isolated=isolated, data_file=None)
+
+
+def test_bwrap_command_binds_no_course_files(tmp_path):
+    """Does the sandbox see the package and venv but not solutions/ or the gradebook?"""
+    argv = sandbox.bwrap_argv(_spec(tmp_path), "/usr/bin/bwrap")
+    binds = {argv[i + 1]: argv[i] for i, a in enumerate(argv)
+             if a in ("--bind", "--ro-bind")}
+    assert binds[str(COURSE_ROOT / "autograder")] == "--ro-bind"
+    assert binds[sys.prefix] == "--ro-bind"
+    assert binds[str(tmp_path / "course/autograded/s/a")] == "--bind"
+    for secret in (COURSE_ROOT, COURSE_ROOT / "solutions",
+                   COURSE_ROOT / "gradebook.db", tmp_path / "course", "/"):
+        assert str(secret) not in binds, secret
+    assert "--unshare-all" in argv and "--die-with-parent" in argv
+    assert "--share-net" not in argv
+
+
+def test_kernel_environment_is_scrubbed(tmp_path):
+    """Does the kernel get the seed but not the grader's secrets or paths?"""
+    spec = dataclasses.replace(_spec(tmp_path), env={"AUTOGRADER_SEED": "7"})
+    env = sandbox.kernel_env(spec, {"AWS_SECRET_ACCESS_KEY": "s3cr3t",
+                                    "D2L_TIMEMACHINE": "/x",
+                                    "JPY_PARENT_PID": "1",
+                                    "NBGRADER_EXECUTION": "autograde",
+                                    "OMP_NUM_THREADS": "1"})
+    assert env["AUTOGRADER_SEED"] == "7"
+    assert env["NBGRADER_EXECUTION"] == "autograde"
+    assert env["OMP_NUM_THREADS"] == "1"
+    assert env["HOME"] == "/tmp/home"
+    for gone in ("AWS_SECRET_ACCESS_KEY", "D2L_TIMEMACHINE", "JPY_PARENT_PID"):
+        assert gone not in env
+
+
+def test_missing_bwrap_refuses_with_the_opt_out(tmp_path, monkeypatch):
+    """Without bubblewrap, is grading refused, naming --no-sandbox, unless opted out?"""
+    monkeypatch.setenv("AUTOGRADER_BWRAP", str(tmp_path / "no-such-bwrap"))
+    ok, reason = sandbox.available()
+    assert not ok and "did not start" in reason
+    with pytest.raises(sandbox.SandboxUnavailable, match="--no-sandbox"):
+        sandbox.kernel_setup(tmp_path / "w", tmp_path / "e", enabled=True)
+    with sandbox.kernel_setup(tmp_path / "w", tmp_path / "e",
+                              enabled=False) as kernel:
+        assert kernel.status()["isolation"] == "off"
+
+
+@needs_bwrap
+def test_available_where_bwrap_works():
+    """Is the sandbox reported usable on this machine (bwrap installed)?"""
+    ok, reason = sandbox.available()
+    assert ok and "bubblewrap" in reason
+
+
+def test_sanitize_removes_links_and_fifos(tmp_path):
+    """Are symlinks and FIFOs removed, and regular files kept?"""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "keep.ipynb").write_text("{}")
+    os.symlink("/etc/passwd", tmp_path / "sub" / "link.ipynb")
+    os.symlink("/etc", tmp_path / "dirlink")
+    os.mkfifo(tmp_path / "fifo")
+    removed = sandbox.sanitize_dir(tmp_path)
+    assert len(removed) == 3
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["keep.ipynb", "sub"]
+
+
+# ----------------------------------------------------------------- slow
+
+
+@pytest.mark.slow
+def test_good_submission_passes(graded):
+    """Does a correct submission score full marks in the sandbox?"""
+    _, docs = graded
+    assert docs["good"]["score"] == 5.0
+    assert docs["good"]["extra_data"]["sandbox"] == "bubblewrap"
+
+
+@pytest.mark.slow
+def test_student_cannot_read_solutions_or_gradebook(graded, graded_unsandboxed):
+    """Can a student cell read solutions/, the source or the gradebook? (only unsandboxed)"""
+    _, docs = graded
+    assert _tests(docs["peek"])["test_add"]["status"] == "failed"
+    _, plain = graded_unsandboxed
+    assert _tests(plain["peek"])["test_add"]["status"] == "passed"
+    assert plain["peek"]["extra_data"]["sandbox"] == "off"
+
+
+@pytest.mark.slow
+def test_no_network_and_no_writes_outside_scratch(graded, graded_unsandboxed):
+    """Can a student cell write into the course or open a socket? (only unsandboxed)"""
+    root, docs = graded
+    assert _tests(docs["escape"])["test_add"]["status"] == "passed"
+    assert not list(root.glob("pwned*"))
+    plain_root, plain = graded_unsandboxed
+    assert _tests(plain["escape"])["test_add"]["status"] == "failed"
+    assert list(plain_root.glob("pwned*"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student, words", [
+    ("exit", "exit status 3"),
+    ("segfault", "SIGSEGV"),
+    ("stubborn_loop", "time limit exceeded"),
+    ("memory_hog", "memory limit exceeded"),
+])
+def test_kernel_death_fails_tests_with_a_reason(graded, student, words):
+    """Does a dead or stopped kernel fail its notebook's tests, saying why, and spare the other?"""
+    _, docs = graded
+    tests = _tests(docs[student])
+    for gid in ("test_add", "test_add_twice"):
+        assert tests[gid]["status"] == "failed"
+        assert words in tests[gid]["output"], tests[gid]["output"]
+    assert tests["test_mul"]["status"] == "passed"
+
+
+@pytest.mark.slow
+def test_output_flood_is_capped(graded):
+    """Does an output flood leave results.json small and the tests graded?"""
+    root, docs = graded
+    assert docs["flood"]["score"] == 5.0
+    size = (root / "out/results/flood/results.json").stat().st_size
+    assert size < 20_000
+
+
+@pytest.mark.slow
+def test_input_call_fails_only_its_notebook(graded):
+    """Does input() fail (no stdin) instead of hanging the grader?"""
+    _, docs = graded
+    tests = _tests(docs["input"])
+    assert tests["test_add"]["status"] == "failed"
+    assert tests["test_mul"]["status"] == "passed"
+
+
+@pytest.mark.slow
+def test_symlinks_left_by_the_kernel_are_not_followed(graded):
+    """Does a symlink or FIFO planted in the scratch dir leave host files untouched?"""
+    root, docs = graded
+    assert (root / "target.txt").read_text() == "untouched"
+    assert docs["symlink"]["score"] == 5.0
