@@ -110,6 +110,7 @@ def plot_curves(runs: dict[str, dict], path: Path) -> Path | None:
     if not any(r["curve"] for r in runs.values()):
         return None
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
@@ -125,6 +126,9 @@ def plot_curves(runs: dict[str, dict], path: Path) -> Path | None:
     ax.set_xlabel("epoch")
     ax.set_ylabel("perplexity")
     ax.set_yscale("log")
+    plain = matplotlib.ticker.FormatStrFormatter("%g")
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
     ax.set_title("Perplexity while the grader trained your models")
     ax.legend(fontsize=8)
     fig.tight_layout()

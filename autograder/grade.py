@@ -233,6 +233,29 @@ class Template:
         return tuple(dict.fromkeys(c.notebook for c in self.cells))
 
 
+def require_data(template: "Template") -> None:
+    """Make sure the grader itself can read the Time Machine text.
+
+    Re-judging the perplexity evidence evaluates the trained model on the
+    data in this process; without the data every student would fail those
+    tests, so the grader refuses to start instead.
+
+    Raises:
+        GraderError: with where it looked, in one line.
+    """
+    if not {c.grade_id for c in template.cells} & REJUDGED:
+        return
+    from autograder import data
+
+    try:
+        data.locate(download=False)
+    except data.DataNotFoundError as err:
+        raise GraderError(
+            "the Time Machine text (timemachine.txt) was not found: run "
+            "`python -m autograder data --install` here or set "
+            f"${data.DATA.env_var}") from err
+
+
 def default_source(course_root: Path = COURSE_ROOT) -> Path:
     """nbgrader's source folder of the assignment (the solutions)."""
     return Path(course_root) / "solutions" / ASSIGNMENT_ID
@@ -688,9 +711,11 @@ def grade_submission(path: Path | str, *, template: Template,
     course.mkdir()
     prepare_scratch(sub, template, course)
     setup_s = time.monotonic() - start
+    warm = _warm_up_judges(template)
     run = _autograde_sandboxed(sub, template, course, limits=limits,
                                sandbox=sandbox, seed=seed, threads=threads)
     judged = time.monotonic()
+    warm.join()
     verdicts = _safe_rejudge(course / "evidence", seed, template)
     tests, messages = collect(sub, template, course, run, limits, verdicts)
     elapsed = time.monotonic() - start
@@ -704,7 +729,7 @@ def grade_submission(path: Path | str, *, template: Template,
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
         "peak_memory_mb": round(
             run.kernel.get("peak_memory_bytes", 0) / 2**20, 1),
-        "grader_peak_rss_mb": round(run.peak_rss_bytes / 2**20, 1),
+        "worker_peak_rss_mb": round(run.peak_rss_bytes / 2**20, 1),
         "device": device or device_name(),
         "sandbox": run.kernel.get("isolation", "on" if sandbox else "off"),
         "limit_hits": run.kernel.get("limit_hits", []),
@@ -745,6 +770,20 @@ def _autograde_sandboxed(sub: Submission, template: Template, course: Path,
                             + WORKER_GRACE_S)
         run.kernel = kernel.status()
     return run
+
+
+def _warm_up_judges(template: Template) -> threading.Thread:
+    """Import the judges (torch, d2l: seconds) while the kernel runs."""
+    def imports():
+        if REJUDGED & {c.grade_id for c in template.cells}:
+            try:
+                import autograder.verdicts  # noqa: F401
+            except ImportError:  # reported by rejudge itself
+                pass
+
+    thread = threading.Thread(target=imports, daemon=True)
+    thread.start()
+    return thread
 
 
 def _safe_rejudge(evidence: Path, seed: int, template: Template):
@@ -853,6 +892,7 @@ def main(submission, *, student: str | None = None, db: str | None = None,
         return 2
     try:
         template = build_template(source or default_source(course_root))
+        require_data(template)
         outcome = grade_submission(submission, template=template,
                                    student=student, sandbox=sandbox,
                                    limits=limits, seed=seed)

@@ -120,6 +120,7 @@ def main(directory, *, workers: int | None = None, db: str | None = None,
         subs = find_submissions(directory)
         template = grade.build_template(source or grade.default_source(
             course_root))
+        grade.require_data(template)
     except (OSError, grade.GraderError) as err:
         print(f"grade-all: cannot grade {directory}: {err}", file=sys.stderr)
         return 2

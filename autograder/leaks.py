@@ -97,10 +97,16 @@ def secret_lines(source_nb) -> dict[str, Secret]:
 
 
 def _release_lines(cell):
-    """Yield every line a student can read in a release cell."""
+    """Yield every line a student can read in a release cell: its source,
+    then the text of its outputs (streams, rich data, tracebacks)."""
     yield from cell.source.splitlines()
     for output in cell.get("outputs", []):
-        yield from json.dumps(output, ensure_ascii=False).split("\\n")
+        texts = [output.get("text", ""), *output.get("data", {}).values(),
+                 *output.get("traceback", [])]
+        for text in texts:
+            text = "".join(text) if isinstance(text, list) else text
+            if isinstance(text, str):
+                yield from text.splitlines()
 
 
 def find_leaks(source_nb, release_nb, name: str = "notebook") -> list[str]:

@@ -71,7 +71,9 @@ def cell_timeout(cell, limits=GRADING) -> int:
 
 
 def gib(n_bytes: float) -> str:
-    """Format a byte count as GiB with one decimal, e.g. '4.0 GiB'."""
+    """Format a byte count: '4.0 GiB', or '400 MiB' under 1 GiB."""
+    if n_bytes < 1024**3:
+        return f"{n_bytes / 1024**2:.0f} MiB"
     return f"{n_bytes / 1024**3:.1f} GiB"
 
 

@@ -185,15 +185,21 @@ def collect(build, *, kind: str, device=None,
              "num_layers": budget.num_layers}
     entry = {"kind": kind, "device_class": budget.device_class,
              "device": str(device), "sizes": sizes,
-             "epochs": budget.epochs(kind),
+             "num_epochs": budget.epochs(kind),
              "max_perplexity": budget.max_perplexity(kind),
              "error": None}
     with grading_context(budget, device):
         try:
             _train_into(entry, build, corpus, vocab, device, budget, kind)
+        except _StepFailed as exc:
+            entry["error"] = str(exc)
         except Exception as exc:  # noqa: BLE001 - student code
             entry["error"] = f"{type(exc).__name__}: {exc}"
     return entry
+
+
+class _StepFailed(Exception):
+    """A step of collect (build, training, evaluation) raised."""
 
 
 def _train_into(entry, build, corpus, vocab, device, budget, kind) -> None:
@@ -214,7 +220,7 @@ def _train_into(entry, build, corpus, vocab, device, budget, kind) -> None:
             net, corpus, batch_size=budget.batch_size,
             num_steps=budget.num_steps, device=device)
     except Exception as exc:  # noqa: BLE001 - student code
-        raise RuntimeError(f"{step} failed: {type(exc).__name__}: {exc}") \
+        raise _StepFailed(f"{step} failed: {type(exc).__name__}: {exc}") \
             from None
     entry["state_dict"] = trained_weights(net)
     entry["samples"] = samples(net, vocab, device)

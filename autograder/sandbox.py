@@ -101,6 +101,12 @@ ENV_PASS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "LD_LIBRARY_PATH", "TZ",
 ENV_DROP = (SANDBOX.bwrap_env,)
 
 
+OUTPUT_LOST = (
+    "output limit exceeded: a single output of this cell was over "
+    f"{SANDBOX.max_message_bytes // 2**20} MiB (SandboxConfig.max_message_bytes) "
+    "and was dropped, with the rest of the cell's output")
+
+
 class SandboxUnavailable(RuntimeError):
     """Grading was asked to isolate student code, and it cannot here."""
 
@@ -201,6 +207,9 @@ class SandboxKernel:
             "cell_timeout_s": int(lim.cell_timeout_s),
             "training_cell_timeout_s": int(lim.training_cell_timeout_s),
             "deadline": float(self.spec.deadline),
+            # nbclient waits this long for a cell's output after its reply
+            # (default 4 s; more for two workers on a loaded machine)
+            "iopub_timeout": 10,
         }
         preprocessors = [
             "autograder.sandbox.SandboxedExecute"
@@ -533,7 +542,13 @@ class SandboxedExecute(Execute):
             cell.outputs.append(_error("KernelDied", why))
             self._stopped = f"the kernel stopped in {_label(cell, cell_index)} ({why})"
             return cell
-        except CellTimeoutError:
+        except CellTimeoutError as err:
+            if "IOPub" in str(err) and not self._timed_out:
+                # The reply came but the cell's output did not: ZMQ dropped
+                # a message over max_message_bytes. Reconnect and go on.
+                cell.outputs.append(_error("OutputTooLarge", OUTPUT_LOST))
+                await self._reconnect()
+                return cell
             cell.outputs.append(_error("CellTimeoutError", self._limit_note))
             self._timed_out = True
         if self._timed_out and not await self._kernel_responds():
@@ -590,6 +605,17 @@ class SandboxedExecute(Execute):
             if msg["parent_header"].get("msg_id") == msg_id:
                 return True
         return False
+
+    async def _reconnect(self) -> None:
+        """New client sockets (ZMQ does not reconnect after a dropped message)."""
+        self.kc.stop_channels()
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        try:
+            await ensure_async(self.kc.wait_for_ready(timeout=self.startup_timeout))
+        except RuntimeError:
+            pass  # a dead kernel is reported by the next cell
+        self.kc.allow_stdin = False
 
     async def _kill_kernel(self) -> None:
         """Stop the kernel: the watchdog first (it records why), then all."""

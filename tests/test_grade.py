@@ -278,3 +278,21 @@ def test_grade_restores_hidden_tests_and_missing_notebook(tmp_path, tiny):
     for gid in ("test_mul", "explain"):
         assert tests[gid]["score"] == 0.0
         assert "bidirectional_rnn.ipynb is missing" in tests[gid]["output"]
+
+
+def test_grader_refuses_without_the_data(monkeypatch):
+    """Does the grader refuse to start, rather than fail every student's
+    perplexity tests, when it cannot read the Time Machine text itself?"""
+    from autograder import data
+
+    def missing(*args, **kwargs):
+        raise data.DataNotFoundError("not here")
+
+    monkeypatch.setattr(data, "locate", missing)
+    real = grade.Template(None, (grade.GradedCell(
+        tc.DEEP, "test_build_deep_lstm_perplexity", 2.0, False),))
+    with pytest.raises(grade.GraderError, match="timemachine.txt"):
+        grade.require_data(real)
+    tiny = grade.Template(None, (grade.GradedCell(tc.DEEP, "test_add", 1.0,
+                                                  False),))
+    grade.require_data(tiny)  # nothing to re-judge: no data needed

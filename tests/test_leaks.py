@@ -90,12 +90,20 @@ def test_each_kind_of_leak_is_reported(source_nb, release_nb, cell, line,
     assert "nb.ipynb" in problems[0]
 
 
-def test_leak_in_an_output_is_reported(source_nb, release_nb):
-    """Is a solution line printed in a cell's output reported?"""
-    release_nb.cells[1].outputs = [
-        {"output_type": "stream", "name": "stdout",
-         "text": "hello\nreturn a + b\n"}]
+@pytest.mark.parametrize("output", [
+    {"output_type": "stream", "name": "stdout", "text": "return a + b\n"},
+    {"output_type": "execute_result", "execution_count": 1, "metadata": {},
+     "data": {"text/plain": ["hello\n", "return a + b"]}},
+    {"output_type": "error", "ename": "E", "evalue": "",
+     "traceback": ["hello", "    return a + b"]},
+], ids=["stream", "result", "traceback"])
+def test_leak_in_an_output_is_reported(source_nb, release_nb, output):
+    """Is a solution line shown in a cell's output reported?"""
+    release_nb.cells[1].outputs = [output]
     assert len(leaks.find_leaks(source_nb, release_nb)) == 1
+    release_nb.cells[1].outputs = [
+        {"output_type": "stream", "name": "stdout", "text": "3\n"}]
+    assert leaks.find_leaks(source_nb, release_nb) == []
 
 
 def test_left_over_delimiter_is_reported(source_nb, release_nb):

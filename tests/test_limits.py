@@ -116,7 +116,8 @@ def test_descendants_and_usage_of_a_real_tree():
 
 
 @pytest.mark.parametrize("n, text", [(4 * 1024**3, "4.0 GiB"),
-                                     (1536 * 1024**2, "1.5 GiB")])
+                                     (1536 * 1024**2, "1.5 GiB"),
+                                     (400 * 1024**2, "400 MiB")])
 def test_gib_formats_limits(n, text):
     """Are byte counts shown in GiB as the messages quote them?"""
     assert limits.gib(n) == text

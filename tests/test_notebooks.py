@@ -4,7 +4,9 @@ Fast tests read the notebooks. Slow tests execute them with nbclient and
 nbgrader, on copies in a temporary folder (so d2l's ``../data`` cache lands
 there too).
 """
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -204,11 +206,10 @@ def test_forgetting_bidirectional_fails(monkeypatch):
 
 # ----------------------------------------------------------- execution
 
-def _execute(nb, folder, *, allow_errors=False, timeout=600):
+def _execute(nb, folder, *, timeout=600):
     """Execute ``nb`` in ``folder`` with nbclient; return it with outputs."""
     folder.mkdir(parents=True, exist_ok=True)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            allow_errors=allow_errors,
                             resources={"metadata": {"path": str(folder)}})
     return client.execute()
 
@@ -223,21 +224,62 @@ def _errors(nb) -> dict[str, str]:
     return found
 
 
-@pytest.fixture
-def grading_env(monkeypatch):
-    """The environment nbgrader gives the kernel when it grades."""
-    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
-    monkeypatch.setenv("AUTOGRADER_SEED", "20240")
+def _grading_env() -> dict:
+    """The environment of a grading run: the venv first on PATH (nbgrader
+    calls alembic), a fixed seed, no evidence recording."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("AUTOGRADER_EVIDENCE_DIR", "NBGRADER_EXECUTION")}
+    env["PATH"] = f"{NBGRADER.parent}{os.pathsep}{env.get('PATH', '')}"
+    env["AUTOGRADER_SEED"] = "20240"
+    return env
+
+
+def _nbgrader_cli(*args, cwd):
+    out = subprocess.run([str(NBGRADER), *args], cwd=cwd, env=_grading_env(),
+                         capture_output=True, text=True, timeout=1800)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def autograded(tmp_path_factory):
+    """A scratch course where plain ``nbgrader autograde`` has graded two
+    students: "solution" (the source notebooks) and "stubs" (the committed
+    release, untouched). Returns the course folder."""
+    course = tmp_path_factory.mktemp("course")
+    shutil.copy(COURSE_ROOT / "nbgrader_config.py", course)
+    shutil.copytree(SOURCE, course / "solutions" / ASSIGNMENT_ID)
+    _nbgrader_cli("generate_assignment", ASSIGNMENT_ID, "--force",
+                  cwd=course)
+    for student, folder in [("solution", SOURCE), ("stubs", RELEASE)]:
+        shutil.copytree(folder, course / "submitted" / student / ASSIGNMENT_ID)
+    _nbgrader_cli("autograde", ASSIGNMENT_ID, "--force", cwd=course)
+    return course
+
+
+def _graded(course, student, nbc):
+    """(notebook executed by autograde, {grade_id: (score, max_score)})."""
+    from nbgrader.api import Gradebook
+
+    path = course / "autograded" / student / ASSIGNMENT_ID / nbc.name
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        sub = gb.find_submission_notebook(nbc.name.removesuffix(".ipynb"),
+                                          ASSIGNMENT_ID, student)
+        scores = {g.name: (g.score, g.max_score) for g in sub.grades}
+    return notebooks.read(path), scores
 
 
 @pytest.mark.slow
 @NOTEBOOKS
-def test_solution_passes_every_test_when_graded(nb, tmp_path, grading_env):
-    """Does the solution notebook run top to bottom under the grading path,
-    every test cell (hidden parts included) passing?"""
-    done = _execute(notebooks.read(SOURCE / nb.name), tmp_path / "nb")
+def test_solution_gets_full_points_under_autograde(nb, autograded):
+    """Does the solution notebook run top to bottom under ``nbgrader
+    autograde``, every test cell (hidden parts included) passing with full
+    points?"""
+    done, scores = _graded(autograded, "solution", nb)
     assert _errors(done) == {}
     for gid in nb.tests:
+        score, max_score = scores[gid]
+        assert score == max_score > 0, gid
         text = "".join(o.get("text", "") for o in
                        notebooks.cell(done, gid).get("outputs", []))
         assert gid in text, f"{gid} printed no success line"
@@ -245,14 +287,12 @@ def test_solution_passes_every_test_when_graded(nb, tmp_path, grading_env):
 
 @pytest.mark.slow
 @NOTEBOOKS
-def test_release_fails_every_test_without_crashing(nb, tmp_path,
-                                                   grading_env):
-    """Does the untouched release run to the end, every listed test cell
-    failing and no other cell raising?"""
-    done = _execute(notebooks.read(RELEASE / nb.name), tmp_path / "nb",
-                    allow_errors=True)
-    errors = _errors(done)
-    assert set(errors) == set(nb.tests)
+def test_release_fails_every_test_without_crashing(nb, autograded):
+    """Does the untouched release run to the end under ``nbgrader
+    autograde``, every listed test failing and no other cell raising?"""
+    done, scores = _graded(autograded, "stubs", nb)
+    assert set(_errors(done)) == set(nb.tests)
+    assert all(scores[gid][0] == 0 for gid in nb.tests)
 
 
 @pytest.mark.slow
@@ -270,7 +310,8 @@ def test_completed_student_copy_validates(tmp_path):
                        ("untouched", "VALIDATION FAILED")]:
         out = subprocess.run(
             [str(NBGRADER), "validate", str(tmp_path / name / "*.ipynb")],
-            cwd=COURSE_ROOT, capture_output=True, text=True, timeout=900)
+            cwd=COURSE_ROOT, env=_grading_env(), capture_output=True,
+            text=True, timeout=900)
         assert out.stdout.count(want) == len(contract.NOTEBOOKS), out.stdout
 
 

@@ -30,7 +30,7 @@ ADD = "def add(a, b):\n    return a + b\n"
 # Limits small enough for tests: every attack ends within seconds.
 TEST_LIMITS = dataclasses.replace(
     GRADING, cell_timeout_s=4, training_cell_timeout_s=4,
-    submission_timeout_s=120, memory_bytes=400 * 2**20)
+    submission_timeout_s=120, memory_bytes=800 * 2**20)
 
 # The course files a cheating cell looks for, relative to its working
 # directory (the scratch course: autograded/<student>/<assignment>/) and
@@ -73,6 +73,7 @@ ATTACKS = {
                       "while True:\n    pass"},
     "memory_hog": {"add": "hog = [b'x' * 50_000_000 for _ in range(40)]\n" + ADD},
     "flood": {"add": "for i in range(400):\n    print('spam' * 5000)\n" + ADD},
+    "big_message": {"add": "print('x' * 100_000_000)\n" + ADD},
     "input": {"add": "name = input('your name? ')\n" + ADD},
 }
 
@@ -250,6 +251,13 @@ def test_output_flood_is_capped(graded):
     assert docs["flood"]["score"] == 5.0
     size = (root / "out/results/flood/results.json").stat().st_size
     assert size < 20_000
+
+
+@pytest.mark.slow
+def test_one_giant_output_is_dropped_and_grading_goes_on(graded):
+    """Is a 100 MB print dropped with a message, and the later tests still run?"""
+    _, docs = graded
+    assert docs["big_message"]["score"] == 5.0
 
 
 @pytest.mark.slow

@@ -141,6 +141,9 @@ ENTRIES: tuple[Entry, ...] = (
           fills={"deep_rnn": "for _ in range(2000):\n"
                  "    print('flood ' * 2000)\n\n{sol}"},
           files=DEEP_ONLY),
+    Entry("giant_print", "prints one 100 MB string (one kernel message)",
+          fills={"deep_rnn": "print('x' * 100_000_000)\n\n{sol}"},
+          files=DEEP_ONLY),
     Entry("memory_hog", "allocates 8 GB, past the memory limit",
           fills={"deep_rnn": "hog = [bytearray(b'x' * 200_000_000) "
                  "for _ in range(40)]\n\n{sol}"},
