@@ -839,12 +839,26 @@ def publish(outcome: Outcome, template: Template, *, db_url: str,
     return document
 
 
+def _only_plain(folder: str, names: list[str]) -> list[str]:
+    """copytree ``ignore``: skip symlinks, FIFOs, sockets and devices.
+
+    The folder was written by student code: a symlink could point anywhere
+    and a FIFO would block the copy.
+    """
+    skip = []
+    for name in names:
+        path = Path(folder) / name
+        if path.is_symlink() or not (path.is_file() or path.is_dir()):
+            skip.append(name)
+    return skip
+
+
 def _replace_dir(src: Path, dest: Path) -> None:
     """Make ``dest`` a copy of ``src`` (empty when ``src`` is missing)."""
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     if src.is_dir():
-        shutil.copytree(src, tmp)
+        shutil.copytree(src, tmp, ignore=_only_plain)
     else:
         tmp.mkdir(parents=True)
     shutil.rmtree(dest, ignore_errors=True)

@@ -24,9 +24,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import importlib.metadata
 import json
 import math
-import platform
 import statistics
 import sys
 import time
@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from d2l import torch as d2l
 
-from autograder import perplexity
+from autograder import bench, perplexity
 from autograder.config import grading_budget
 from autograder.errors import CheckFailed
 
@@ -181,19 +181,7 @@ def calibrate_kind(kind: str, seeds: list[int], budget, device) -> dict:
 
 def machine() -> dict:
     """A description of the machine the calibration ran on."""
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
-    return {"cpu": cpu, "cores": torch.multiprocessing.cpu_count(),
-            "gpu": gpu, "platform": platform.platform(),
-            "python": platform.python_version(), "torch": torch.__version__,
-            "d2l": "0.17.6"}
+    return {**bench.machine(), "d2l": importlib.metadata.version("d2l")}
 
 
 def main(argv=None) -> int:

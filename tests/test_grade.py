@@ -8,6 +8,7 @@ available.
 """
 from __future__ import annotations
 
+import os
 import zipfile
 
 import pytest
@@ -296,3 +297,15 @@ def test_grader_refuses_without_the_data(monkeypatch):
     tiny = grade.Template(None, (grade.GradedCell(tc.DEEP, "test_add", 1.0,
                                                   False),))
     grade.require_data(tiny)  # nothing to re-judge: no data needed
+
+
+def test_publishing_skips_symlinks_and_fifos(tmp_path):
+    """Are symlinks and FIFOs a student left behind kept out of the copy?"""
+    src = tmp_path / "scratch"
+    src.mkdir()
+    (src / "deep_rnn.ipynb").write_text("{}")
+    (src / "peek").symlink_to("/etc/hostname")
+    os.mkfifo(src / "pipe")
+    dest = tmp_path / "autograded"
+    grade._replace_dir(src, dest)
+    assert sorted(p.name for p in dest.iterdir()) == ["deep_rnn.ipynb"]
