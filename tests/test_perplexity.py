@@ -196,11 +196,42 @@ def test_book_code_accepted(kind):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", perplexity.KINDS)
 def test_frozen_lstm_rejected_by_perplexity(kind):
-    """Is a model whose LSTM weights are frozen (shapes, parameters and
-    device all fine) rejected by its perplexity, naming the frozen ones?"""
+    """Is a model whose LSTM weights are frozen with requires_grad=False
+    rejected by its perplexity, naming the frozen ones?"""
     entry = _graded(CAL.frozen(CAL.REFERENCE[kind]), kind)
     with pytest.raises(CheckFailed, match="not below the threshold.*frozen "
                                           "parameters.*rnn.weight_ih_l0"):
+        perplexity.judge(entry, kind)
+
+
+def frozen_by_hooks(build):
+    """Known-bad: LSTM gradients zeroed by hooks, so its weights never train
+    although every parameter still counts as trainable."""
+    def build_frozen(vocab_size, num_hiddens, num_layers, device):
+        net = build(vocab_size, num_hiddens, num_layers, device)
+        for p in net.rnn.parameters():
+            p.register_hook(torch.zeros_like)
+        return net
+    return build_frozen
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", perplexity.KINDS)
+def test_hook_frozen_lstm_passes_other_checks_fails_perplexity(kind):
+    """Does an LSTM frozen by gradient hooks pass shapes, parameters and
+    device, and still fail on perplexity alone?"""
+    from autograder import nbtests
+
+    build = frozen_by_hooks(CAL.REFERENCE[kind])
+    prefix = "build_deep_lstm" if kind == "deep" else \
+        "build_bidirectional_lstm"
+    sizes = dict(vocab_size=28, num_hiddens=16, num_layers=2)
+    getattr(nbtests, f"{prefix}_shapes")(build, batch_size=3, num_steps=5,
+                                         **sizes)
+    getattr(nbtests, f"{prefix}_params")(build, **sizes)
+    getattr(nbtests, f"{prefix}_device")(build, device="cpu", **sizes)
+    entry = _graded(build, kind)
+    with pytest.raises(CheckFailed, match="not below the threshold"):
         perplexity.judge(entry, kind)
 
 
