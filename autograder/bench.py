@@ -26,6 +26,7 @@ import datetime
 import json
 import platform
 import random
+import shlex
 import shutil
 import sys
 import tempfile
@@ -293,7 +294,8 @@ def main(*, epochs: int = 10, num_hiddens: tuple[int, ...] | None = None,
     threads = threads or GRADING_CPU.threads
     torch.set_num_threads(threads)
     corpus, vocab = perplexity.corpus_and_vocab()
-    report = {"command": " ".join(["python -m autograder", *sys.argv[1:]]), "machine": machine(), "threads": threads,
+    command = "python -m autograder " + shlex.join(sys.argv[1:])
+    report = {"command": command, "machine": machine(), "threads": threads,
               "date": datetime.datetime.now(datetime.timezone.utc)
               .isoformat(timespec="seconds"),
               "note": "shared machine: timings are noisy, compare ratios "
