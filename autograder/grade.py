@@ -46,7 +46,7 @@ from autograder import gradebook as gbook
 from autograder.config import (
     ASSIGNMENT_ID, CHECKS, COURSE_ROOT, GRADING, GradingLimits,
 )
-from autograder.limits import die_with_parent
+from autograder.limits import die_with_this_process
 from autograder.results import TestResult
 
 NOTEBOOK_NAMES = tuple(nb.name for nb in contract.NOTEBOOKS)
@@ -408,7 +408,7 @@ def run_autograde(scratch: Path, student: str, names: list[str], *,
         cwd=scratch, env=env, stdout=log, stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL, start_new_session=True,
         # killed with the grader (e.g. grade-all is SIGKILLed): no orphans
-        preexec_fn=die_with_parent)
+        preexec_fn=die_with_this_process())
     expired = threading.Event()
 
     def kill():

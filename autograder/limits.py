@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import json
 import os
 import resource
@@ -148,20 +149,39 @@ def command_name(pid: int) -> str:
 # The watchdog.
 
 
-def die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies."""
+def die_with_parent(parent: int | None = None) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies.
+
+    Args:
+        parent: the pid that started us. A parent that died before the
+            request was made would never send the signal, so if our parent
+            is no longer ``parent`` we were orphaned already, and we die now.
+    """
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):  # pragma: no cover - not Linux
-        pass
+        return
+    if parent is not None and os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def die_with_this_process():
+    """A Popen ``preexec_fn``: the child dies with the process calling Popen.
+
+    The parent's pid is taken now, before the fork, so that the child can
+    tell whether it was orphaned before it asked for the signal.
+    """
+    return functools.partial(die_with_parent, os.getpid())
 
 
 def _child_setup(max_file_bytes: int):
     """Return the pre-exec hook of the watched command (runs in the child)."""
 
+    parent = os.getpid()  # taken before the fork
+
     def setup():
-        die_with_parent()
+        die_with_parent(parent)
         if max_file_bytes > 0:
             resource.setrlimit(
                 resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes)
@@ -316,7 +336,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the watchdog: ``python -m autograder.limits ... -- CMD``."""
     args = _parser().parse_args(argv)
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
-    die_with_parent()  # the grader died: so do we, and the sandbox with us
+    # The grader died: so do we, and the sandbox with us. jupyter_client
+    # names the process that launched us in JPY_PARENT_PID.
+    launcher = os.environ.get("JPY_PARENT_PID", "")
+    die_with_parent(int(launcher) if launcher.isdigit() else None)
     dog = Watchdog(cmd, args.status, args.memory_bytes, args.max_processes,
                    args.deadline, args.max_file_bytes)
     signal.signal(signal.SIGINT, dog.interrupt)

@@ -6,6 +6,7 @@ takes about a second.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -121,3 +122,19 @@ def test_descendants_and_usage_of_a_real_tree():
 def test_gib_formats_limits(n, text):
     """Are byte counts shown in GiB as the messages quote them?"""
     assert limits.gib(n) == text
+
+
+@pytest.mark.parametrize("orphaned", [False, True])
+def test_a_child_orphaned_before_asking_dies_at_once(orphaned):
+    """Does die_with_parent kill a process whose parent is already gone
+    (it is no longer the pid it was started by), and spare the others?"""
+    code = ("import os, sys; from autograder.limits import die_with_parent; "
+            "die_with_parent(1 if sys.argv[1] == 'yes' else os.getppid()); "
+            "print('alive')")
+    run = subprocess.run(
+        [sys.executable, "-c", code, "yes" if orphaned else "no"],
+        capture_output=True, text=True, timeout=60)
+    if orphaned:
+        assert run.returncode == -signal.SIGKILL and run.stdout == ""
+    else:
+        assert run.returncode == 0 and run.stdout.strip() == "alive"
