@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import pytest
 import torch
 
 from autograder import bench
@@ -12,14 +13,18 @@ TINY = dict(epochs=1, num_hiddens=(4,), kinds=("deep",), devices=("cpu",),
             grading=False, quiet=True)
 
 
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    """bench.main sets torch's threads; keep the suite's as they were."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 def test_smoke_run_writes_json(tmp_path):
     """Does a tiny benchmark run finish, agree, and write its JSON with
     tokens/s, the ratio, both trajectories and the tolerance?"""
-    before = torch.get_num_threads()
-    try:
-        rc = bench.main(out=tmp_path / "r.json", **TINY)
-    finally:
-        torch.set_num_threads(before)
+    rc = bench.main(out=tmp_path / "r.json", **TINY)
     assert rc == 0
     report = json.loads((tmp_path / "r.json").read_text())
     (loop,) = report["loops"]
@@ -42,11 +47,7 @@ def test_disagreement_is_reported(tmp_path, monkeypatch):
                     device)
 
     monkeypatch.setattr(bench, "run_kit", wrong_lr)
-    before = torch.get_num_threads()
-    try:
-        rc = bench.main(out=tmp_path / "r.json", **TINY)
-    finally:
-        torch.set_num_threads(before)
+    rc = bench.main(out=tmp_path / "r.json", **TINY)
     assert rc == 1
     (loop,) = json.loads((tmp_path / "r.json").read_text())["loops"]
     assert not loop["agree"]
@@ -62,11 +63,7 @@ def test_grading_times_both_models(monkeypatch):
                                max_perplexity_bidirectional=99)
     monkeypatch.setattr(perplexity, "grading_budget", lambda _: tiny)
     monkeypatch.setattr(bench, "grading_budget", lambda _: tiny)
-    before = torch.get_num_threads()
-    try:
-        got = bench.grading_times("cpu", seed=0)
-    finally:
-        torch.set_num_threads(before)
+    got = bench.grading_times("cpu", seed=0)
     assert set(got) == {"deep", "bidirectional", "total_seconds"}
     assert got["deep"]["epochs"] == 1
     assert "perplexity" in got["bidirectional"]["verdict"]
