@@ -259,12 +259,64 @@ class SandboxKernel:
         self.cleanup()
 
 
-def _runtime_dir() -> Path:
-    """A private, short folder (unix socket paths must stay < 108 bytes)."""
+# In each runtime folder: the process id of the grader that made it.
+OWNER_FILE = "owner.pid"
+
+
+def runtime_base() -> Path:
+    """Where the ``ag-*`` runtime folders go: the temp folder, or /tmp when
+    its path is too long for unix sockets."""
     base = tempfile.gettempdir()
-    if len(base) > 40:
-        base = "/tmp"
-    return Path(tempfile.mkdtemp(prefix="ag-", dir=base))
+    return Path("/tmp" if len(base) > 40 else base)
+
+
+def _runtime_dir() -> Path:
+    """A private, short folder (unix socket paths must stay < 108 bytes).
+
+    Folders left behind by graders that were killed first are swept away
+    (:func:`sweep_stale_runtime_dirs`).
+    """
+    base = runtime_base()
+    sweep_stale_runtime_dirs(base)
+    path = Path(tempfile.mkdtemp(prefix="ag-", dir=base))
+    (path / OWNER_FILE).write_text(str(os.getpid()))
+    return path
+
+
+def sweep_stale_runtime_dirs(base: Path) -> list[Path]:
+    """Remove the runtime folders of graders that are gone.
+
+    A grader killed with SIGKILL cannot clean up, so its ``ag-*`` folder
+    stays. This removes the folders in ``base`` that belong to this user
+    and whose owner process (``owner.pid``) no longer exists. Folders of
+    live graders, of other users, or without an owner file are left alone.
+
+    Returns:
+        The folders removed.
+    """
+    removed = []
+    for folder in sorted(Path(base).glob("ag-*")):
+        try:
+            if (folder.is_symlink() or not folder.is_dir()
+                    or folder.stat().st_uid != os.getuid()):
+                continue
+            pid = int((folder / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if pid > 0 and not _process_exists(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:      # someone else's process: it exists
+        return True
+    return True
 
 
 def kernel_setup(workdir, evidence_dir, limits_=GRADING, *, enabled=True,

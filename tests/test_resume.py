@@ -103,6 +103,10 @@ def test_sigkill_mid_batch_then_resume(course):
     assert 0 < len(first) < len(STUDENTS), "the kill did not land mid-batch"
     time.sleep(3)  # kernels die with their parent (PR_SET_PDEATHSIG)
     assert _alive(tree) == []
+    # SIGKILL skipped the clean-up of the kernels' runtime folders (made by
+    # grade-all itself or by its workers).
+    left = _runtime_dirs_of([proc.pid, *tree])
+    assert left, "a kernel was running: its runtime folder should be left"
 
     rerun = subprocess.run(_grade_all_cmd(course, no_sandbox), timeout=600,
                            capture_output=True, text=True)
@@ -111,12 +115,27 @@ def test_sigkill_mid_batch_then_resume(course):
     assert set(second) == set(STUDENTS)
     for student, mtime in first.items():  # not graded a second time
         assert second[student] == mtime, student
+    assert [d for d in left if d.exists()] == [], \
+        "the re-run did not sweep the killed batch's runtime folders"
 
     third = subprocess.run(_grade_all_cmd(course, no_sandbox), timeout=600,
                            capture_output=True, text=True)
     assert third.returncode == 0
     assert _results(course) == second  # nothing graded again
     _assert_gradebook_matches(course)
+
+
+def _runtime_dirs_of(pids: list[int]) -> list[Path]:
+    """The sandbox runtime folders (ag-*) made by any of ``pids``."""
+    found = []
+    for folder in sandbox.runtime_base().glob("ag-*"):
+        try:
+            owner = int((folder / sandbox.OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if owner in pids:
+            found.append(folder)
+    return found
 
 
 def _assert_gradebook_matches(root: Path) -> None:

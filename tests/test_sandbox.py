@@ -275,3 +275,36 @@ def test_symlinks_left_by_the_kernel_are_not_followed(graded):
     root, docs = graded
     assert (root / "target.txt").read_text() == "untouched"
     assert docs["symlink"]["score"] == 5.0
+
+
+def test_sweep_removes_only_folders_of_dead_graders(tmp_path):
+    """A grader killed with SIGKILL leaves its ag-* runtime folder. Does the
+    sweep remove it, and leave a live grader's folder, a folder without an
+    owner file, and files alone?"""
+    import subprocess
+    import sys
+
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()                                   # its pid is now free
+    dead = tmp_path / "ag-dead"
+    live = tmp_path / "ag-live"
+    unowned = tmp_path / "ag-unowned"
+    for folder, pid in ((dead, done.pid), (live, os.getpid())):
+        (folder / "c").mkdir(parents=True)
+        (folder / sandbox.OWNER_FILE).write_text(str(pid))
+    unowned.mkdir()
+    (tmp_path / "ag-file").write_text("not a folder")
+    removed = sandbox.sweep_stale_runtime_dirs(tmp_path)
+    assert removed == [dead]
+    assert not dead.exists()
+    assert live.exists() and unowned.exists()
+    assert (tmp_path / "ag-file").exists()
+
+
+def test_runtime_dir_records_its_owner():
+    path = sandbox._runtime_dir()
+    try:
+        assert (path / sandbox.OWNER_FILE).read_text() == str(os.getpid())
+    finally:
+        import shutil
+        shutil.rmtree(path)
