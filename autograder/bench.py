@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import os
 import platform
 import random
 import shlex
@@ -37,7 +38,7 @@ import torch
 from torch import nn
 from d2l import torch as d2l
 
-from autograder import perplexity, trainer
+from autograder import benchplot, perplexity, roofline, trainer
 from autograder.config import BOOK, COURSE_ROOT, GRADING_CPU, grading_budget
 
 OUT_DIR = COURSE_ROOT / "benchmarks"
@@ -149,23 +150,49 @@ def compare(kind, num_hiddens, device, corpus, vocab, *, epochs, seed,
             "max_rel_diff": diff, "rtol": rtol, "agree": diff <= rtol}
 
 
-def lstm_share(kind, num_hiddens, corpus, vocab) -> float:
-    """Share of the kit loop's CPU time spent inside the LSTM kernels.
+def lstm_share(kind, num_hiddens, corpus, vocab, loop: str = "kit") -> float:
+    """Share of a loop's CPU time spent inside the LSTM kernels.
 
     The profile that bounds what any loop can gain on the CPU: the rest
-    (loss, clipping, optimizer, Python) is all a leaner loop can remove.
+    (loss, clipping, optimizer, Python) is all a leaner loop around the same
+    kernels can remove, so d2l's loop can be beaten by at most 1 / (d2l's
+    share) that way.
+
+    Args:
+        loop: "kit" (the kit's trainer) or "d2l" (``train_epoch_ch8``).
     """
     from torch.profiler import ProfilerActivity, profile
 
+    run = {"kit": run_kit, "d2l": run_d2l}[loop]
     net = book_model(len(vocab), num_hiddens, BOOK.num_layers,
                      kind == "bidirectional", "cpu")
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        trainer.train(net, corpus, book_recipe(kind, 1), "cpu")
+        run(net, corpus, book_recipe(kind, 1), "cpu")
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
     lstm = sum(e.self_cpu_time_total for e in events
                if "rnn" in e.key.lower() or "lstm" in e.key.lower())
     return round(lstm / total, 3) if total else 0.0
+
+
+def cpu_bounds(c: dict, vocab_size: int, peak: dict, d2l_share: float) -> dict:
+    """The two ceilings on the kit's CPU speedup over d2l for loop ``c``.
+
+    * ``loop``: a leaner loop around the same LSTM kernels gains at most
+      1 / (share of d2l's time in those kernels);
+    * ``roofline``: any trainer of the same arithmetic gains at most the
+      roofline tokens/s (every matrix product at the machine's measured
+      peak, nothing else costing time) over d2l's measured tokens/s.
+    """
+    flops = roofline.flops_per_token(vocab_size, c["num_hiddens"],
+                                     c["num_layers"],
+                                     c["kind"] == "bidirectional")
+    roof = roofline.ceiling(flops["total"], peak["gflops"],
+                            c["d2l"]["tokens_per_s"])
+    return {"flops_per_token": flops, "peak_gflops": peak["gflops"],
+            "d2l_lstm_kernel_share": d2l_share,
+            "max_speedup_loop": round(1 / d2l_share, 2) if d2l_share else None,
+            **roof}
 
 
 def warm_up(device, corpus, vocab, num_hiddens) -> None:
@@ -198,24 +225,51 @@ def grading_times(device, *, seed) -> dict:
     return out
 
 
+def machine_busy() -> tuple[int, int] | None:
+    """(busy, total) CPU jiffies of the whole machine so far, from
+    /proc/stat; None where there is no /proc/stat."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    ticks = [int(v) for v in fields[1:]]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)   # idle + iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
+def cores_busy(before, after, cores: int) -> float | None:
+    """Average number of busy cores between two :func:`machine_busy`
+    readings (the whole machine: other jobs count too)."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return round(cores * (after[0] - before[0]) / (after[1] - before[1]), 2)
+
+
 def end_to_end(*, submissions: int, workers, sandbox: bool) -> dict:
-    """Wall time to grade one complete submission, and N with W workers."""
+    """Wall time to grade one complete submission, and N with W workers.
+
+    Each point also records how many cores the machine kept busy on
+    average while it ran: throughput can only grow with workers while
+    there are idle cores left.
+    """
     from autograder import examples, grade, grade_all
 
+    cores = os.cpu_count() or 1
     tmp = Path(tempfile.mkdtemp(prefix="autograder-bench-"))
     try:
         sub = examples.build(tmp / "examples", names=["solution"])["solution"]
-        start = time.perf_counter()
+        busy, start = machine_busy(), time.perf_counter()
         rc = grade.main(sub, db=str(tmp / "one.db"),
                         out=tmp / "one" / "results.json", sandbox=sandbox,
                         quiet=True)
-        one = {"seconds": round(time.perf_counter() - start, 2), "rc": rc}
+        one = {"seconds": round(time.perf_counter() - start, 2), "rc": rc,
+               "cores_busy": cores_busy(busy, machine_busy(), cores)}
         batch = tmp / "batch"
         for i in range(submissions):
             shutil.copytree(sub, batch / f"student{i:03d}")
         curve = []
         for w in workers:
-            start = time.perf_counter()
+            busy, start = machine_busy(), time.perf_counter()
             rc = grade_all.main(batch, workers=w, db=str(tmp / f"w{w}.db"),
                                 out_dir=tmp / f"w{w}", sandbox=sandbox,
                                 grades_csv=tmp / f"w{w}.csv", quiet=True)
@@ -223,8 +277,15 @@ def end_to_end(*, submissions: int, workers, sandbox: bool) -> dict:
             curve.append({"workers": w, "submissions": submissions,
                           "seconds": round(seconds, 2), "rc": rc,
                           "submissions_per_min": round(
-                              60 * submissions / seconds, 2)})
-        return {"one_submission": one, "batch": curve, "sandbox": sandbox}
+                              60 * submissions / seconds, 2),
+                          "cores_busy": cores_busy(busy, machine_busy(),
+                                                   cores)})
+        base = next((p for p in curve if p["workers"] == 1), None)
+        for p in curve:
+            if base:
+                p["speedup"] = round(base["seconds"] / p["seconds"], 2)
+        return {"one_submission": one, "batch": curve, "sandbox": sandbox,
+                "cores": cores}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -250,13 +311,21 @@ def default_devices() -> tuple[str, ...]:
 
 
 def _print_row(c: dict) -> None:
+    share = c.get("kit_lstm_kernel_share")
     print(f"{c['device']:5s} {c['kind']:13s} h={c['num_hiddens']:<4d} "
           f"d2l {c['d2l']['tokens_per_s']:>9.0f} tok/s  "
           f"kit {c['kit']['tokens_per_s']:>9.0f} tok/s  "
           f"x{c['speedup']:.2f} (CPU time x{c['speedup_cpu_time']:.2f})  "
-          f"LSTM kernels "
-          f"{c.get('kit_lstm_kernel_share', float('nan')):.0%}  max rel diff {c['max_rel_diff']:.1e} "
+          + (f"LSTM kernels {share:.0%}  " if share is not None else "")
+          + f"max rel diff {c['max_rel_diff']:.1e} "
           f"({'agree' if c['agree'] else 'DISAGREE'})", flush=True)
+    b = c.get("bounds")
+    if b:
+        loop = b["max_speedup_loop"]
+        print(f"      ceilings over d2l: leaner loop x{loop or float('nan'):.2f}"
+              f", any same-arithmetic trainer x{b['max_speedup']:.2f} "
+              f"(d2l's products at {b['achieved_gflops']:.0f} of "
+              f"{b['peak_gflops']:.0f} GFLOPS)", flush=True)
 
 
 def main(*, epochs: int = 10, num_hiddens: tuple[int, ...] | None = None,
@@ -283,7 +352,8 @@ def main(*, epochs: int = 10, num_hiddens: tuple[int, ...] | None = None,
         e2e: also time grading complete submissions (one; N with W
             workers).
         submissions, workers, sandbox: for ``e2e``.
-        out: the JSON (default: benchmarks/results-<cpu|cuda>.json).
+        out: the JSON (default: benchmarks/results-<cpu|cuda>.json); the
+            figure (:mod:`autograder.benchplot`) goes beside it as .png.
 
     Returns:
         0 when every pair of trajectories agreed within ``rtol``, else 1.
@@ -302,6 +372,15 @@ def main(*, epochs: int = 10, num_hiddens: tuple[int, ...] | None = None,
                       "measured in the same run", "loops": [],
               "grading": {}}
     for device in devices:
+        if device == "cpu" and kinds:
+            shapes = [shape for h in num_hiddens for shape in
+                      roofline.lstm_shapes(len(vocab), h, BOOK.batch_size,
+                                           BOOK.num_steps)]
+            peak = report["cpu_peak"] = roofline.peak_gflops(
+                sorted(set(shapes)), threads=threads)
+            if not quiet:
+                print(f"cpu   fp32 matmul peak with {threads} thread(s): "
+                      f"{peak['gflops']:.0f} GFLOPS", flush=True)
         for h in num_hiddens if kinds else ():
             warm_up(device, corpus, vocab, h)
             for kind in kinds:
@@ -310,6 +389,9 @@ def main(*, epochs: int = 10, num_hiddens: tuple[int, ...] | None = None,
                 if device == "cpu":
                     c["kit_lstm_kernel_share"] = lstm_share(
                         kind, h, corpus, vocab)
+                    c["bounds"] = cpu_bounds(
+                        c, len(vocab), peak, lstm_share(
+                            kind, h, corpus, vocab, loop="d2l"))
                 report["loops"].append(c)
                 if not quiet:
                     _print_row(c)
@@ -327,6 +409,8 @@ def main(*, epochs: int = 10, num_hiddens: tuple[int, ...] | None = None,
         f"results-{'cuda' if 'cuda' in devices else 'cpu'}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
+    figure = out.with_suffix(".png")
+    drawn = benchplot.plot(report, figure)
     if not quiet:
-        print(f"wrote {out}")
+        print(f"wrote {out}" + (f" and {figure}" if drawn else ""))
     return 0 if all(c["agree"] for c in report["loops"]) else 1

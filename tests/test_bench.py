@@ -67,3 +67,71 @@ def test_grading_times_both_models(monkeypatch):
     assert set(got) == {"deep", "bidirectional", "total_seconds"}
     assert got["deep"]["epochs"] == 1
     assert "perplexity" in got["bidirectional"]["verdict"]
+
+
+def test_cpu_bounds_in_report(tmp_path):
+    """Does a CPU run record the machine's matmul peak and, per loop, both
+    ceilings: 1/(d2l's LSTM share) for a leaner loop and the roofline's?"""
+    rc = bench.main(out=tmp_path / "r.json", **TINY)
+    assert rc == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["cpu_peak"]["gflops"] > 0
+    (loop,) = report["loops"]
+    b = loop["bounds"]
+    assert b["peak_gflops"] == report["cpu_peak"]["gflops"]
+    assert b["max_speedup_loop"] == pytest.approx(
+        1 / b["d2l_lstm_kernel_share"], rel=0.01)
+    assert b["max_speedup"] == pytest.approx(
+        b["roofline_tokens_per_s"] / loop["d2l"]["tokens_per_s"], rel=0.01)
+    assert (tmp_path / "r.png").stat().st_size > 0
+
+
+def test_cores_busy_arithmetic():
+    """Half the machine's jiffies busy on 2 cores is 1 core busy."""
+    assert bench.cores_busy((100, 1000), (600, 2000), 2) == 1.0
+    assert bench.cores_busy(None, (600, 2000), 2) is None
+    assert bench.cores_busy((100, 1000), (100, 1000), 2) is None
+
+
+def test_machine_busy_counts_work():
+    """Does spinning one core for a moment show up as busy jiffies?"""
+    import time
+
+    before = bench.machine_busy()
+    if before is None:
+        pytest.skip("no /proc/stat on this machine")
+    end = time.perf_counter() + 0.3
+    while time.perf_counter() < end:
+        pass
+    after = bench.machine_busy()
+    assert after[0] > before[0] and after[1] > before[1]
+    assert bench.cores_busy(before, after, 1) > 0
+
+
+def test_end_to_end_curve(monkeypatch):
+    """Does the end-to-end part time one submission and each worker count,
+    and compute each point's speedup over one worker? (Grading is faked:
+    W workers take 0.4 / W seconds.)"""
+    import time
+
+    from autograder import examples, grade, grade_all
+
+    monkeypatch.setattr(examples, "build", lambda root, names: {
+        "solution": (root / "solution").mkdir(parents=True) or
+        root / "solution"})
+    monkeypatch.setattr(grade, "main", lambda *a, **k: time.sleep(0.1) or 0)
+
+    def fake_batch(directory, *, workers, **kwargs):
+        assert len(list(directory.iterdir())) == 3
+        time.sleep(0.4 / workers)
+        return 0
+
+    monkeypatch.setattr(grade_all, "main", fake_batch)
+    got = bench.end_to_end(submissions=3, workers=(1, 2), sandbox=False)
+    assert got["one_submission"]["rc"] == 0
+    assert got["one_submission"]["seconds"] >= 0.1
+    one, two = got["batch"]
+    assert (one["workers"], two["workers"]) == (1, 2)
+    assert one["speedup"] == 1.0
+    assert two["speedup"] == pytest.approx(2.0, rel=0.25)
+    assert two["submissions_per_min"] > one["submissions_per_min"]
