@@ -111,9 +111,10 @@ def plot(report: dict, path: str | Path):
         else:
             panel(ax, loops)
     machine = report.get("machine", {})
+    threads = (f"{report.get('threads', '?')} thread(s) per loop; "
+               if loops else "")     # end to end: cores // workers each
     fig.suptitle(f"{machine.get('cpu', '?')}, {machine.get('cores', '?')} "
-                 f"cores, GPU: {machine.get('gpu') or 'none'}; "
-                 f"{report.get('threads', '?')} thread(s); "
+                 f"cores, GPU: {machine.get('gpu') or 'none'}; {threads}"
                  f"{report.get('date', '')}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
