@@ -127,7 +127,7 @@ def _matmul_gflops(m: int, k: int, n: int, seconds: float) -> float:
         for _ in range(calls):
             torch.matmul(a, b, out=out)
         best = min(best, (time.perf_counter() - start) / calls)
-    return round(2 * m * k * n / best / 1e9, 1)
+    return float(f"{2 * m * k * n / best / 1e9:.3g}")   # 3 significant digits
 
 
 def ceiling(flops: float, peak: float, tokens_per_s: float) -> dict:
