@@ -178,11 +178,12 @@ def lstm_share(kind, num_hiddens, corpus, vocab, loop: str = "kit") -> float:
 def cpu_bounds(c: dict, vocab_size: int, peak: dict, d2l_share: float) -> dict:
     """The two ceilings on the kit's CPU speedup over d2l for loop ``c``.
 
-    * ``loop``: a leaner loop around the same LSTM kernels gains at most
-      1 / (share of d2l's time in those kernels);
-    * ``roofline``: any trainer of the same arithmetic gains at most the
+    * ``max_speedup_loop``: a leaner loop around the same LSTM kernels
+      gains at most 1 / (share of d2l's time in those kernels);
+    * ``max_speedup``: any trainer of the same arithmetic gains at most the
       roofline tokens/s (every matrix product at the machine's measured
-      peak, nothing else costing time) over d2l's measured tokens/s.
+      peak, nothing else costing time) over d2l's measured tokens/s
+      (:func:`autograder.roofline.ceiling`, whose other keys come along).
     """
     flops = roofline.flops_per_token(vocab_size, c["num_hiddens"],
                                      c["num_layers"],
@@ -232,7 +233,9 @@ def machine_busy() -> tuple[int, int] | None:
         fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
     except OSError:
         return None
-    ticks = [int(v) for v in fields[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is
+    # already inside user and nice)
+    ticks = [int(v) for v in fields[1:9]]
     idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)   # idle + iowait
     return sum(ticks) - idle, sum(ticks)
 
