@@ -146,21 +146,33 @@ JUDGES = {
 }
 
 
+def _scratch_shapes(gid, fns, sizes: dict, what: str) -> None:
+    """The shapes check of a scratch model ``fns`` = (get_params,
+    init_state, rnn), on inputs drawn for ``gid`` and ``sizes``."""
+    ev = shapes.collect_scratch(*fns, generator=generator_for(gid, sizes),
+                                **sizes)
+    _finish(gid, ev, JUDGES[gid],
+            f"{what} have the right shapes ({sizes_text(sizes)})")
+
+
+def _scratch_reference(gid, fns, sizes: dict, what: str) -> None:
+    """The scratch model ``fns`` against torch's nn.RNN (reference.py)."""
+    ev = reference.collect(*fns, sizes=sizes,
+                           generator=generator_for(gid, sizes))
+    _finish(gid, ev, JUDGES[gid], f"{what} ({sizes_text(sizes)})")
+
+
 # ----------------------------------------------------------- deep_rnn.ipynb
 
 @one_thread()
 def deep_rnn_shapes(get_params, init_state, rnn, *, vocab_size, num_hiddens,
                     num_layers, batch_size, num_steps):
     """Outputs and every state tensor of the scratch deep RNN."""
-    gid = "test_deep_rnn_shapes"
     sizes = dict(vocab_size=vocab_size, num_hiddens=num_hiddens,
                  num_layers=num_layers, batch_size=batch_size,
                  num_steps=num_steps)
-    ev = shapes.collect_scratch(get_params, init_state, rnn,
-                                generator=generator_for(gid, sizes), **sizes)
-    _finish(gid, ev, JUDGES[gid],
-            f"outputs and {num_layers} state tensors have the right shapes "
-            f"({sizes_text(sizes)})")
+    _scratch_shapes("test_deep_rnn_shapes", (get_params, init_state, rnn),
+                    sizes, f"outputs and {num_layers} state tensors")
 
 
 @one_thread()
@@ -181,14 +193,12 @@ def deep_rnn_params(get_params, *, vocab_size, num_hiddens, num_layers):
 def deep_rnn_matches_torch(get_params, init_state, rnn, *, vocab_size,
                            num_hiddens, num_layers, batch_size, num_steps):
     """deep_rnn against nn.RNN(vocab_size, num_hiddens, num_layers)."""
-    gid = "test_deep_rnn_matches_torch"
     sizes = dict(vocab_size=vocab_size, num_hiddens=num_hiddens,
                  num_layers=num_layers, batch_size=batch_size,
                  num_steps=num_steps)
-    ev = reference.collect(get_params, init_state, rnn, sizes=sizes,
-                           generator=generator_for(gid, sizes))
-    _finish(gid, ev, JUDGES[gid],
-            f"outputs and final states match nn.RNN ({sizes_text(sizes)})")
+    _scratch_reference("test_deep_rnn_matches_torch",
+                       (get_params, init_state, rnn), sizes,
+                       "outputs and final states match nn.RNN")
 
 
 @one_thread()
@@ -227,14 +237,10 @@ def build_deep_lstm_perplexity(build):
 def birnn_shapes(get_params, init_state, rnn, *, vocab_size, num_hiddens,
                  batch_size, num_steps):
     """Outputs and (H_f, H_b) shapes of the scratch BiRNN."""
-    gid = "test_birnn_shapes"
     sizes = dict(vocab_size=vocab_size, num_hiddens=num_hiddens,
                  batch_size=batch_size, num_steps=num_steps)
-    ev = shapes.collect_scratch(get_params, init_state, rnn,
-                                generator=generator_for(gid, sizes), **sizes)
-    _finish(gid, ev, JUDGES[gid],
-            f"outputs and (H_f, H_b) have the right shapes "
-            f"({sizes_text(sizes)})")
+    _scratch_shapes("test_birnn_shapes", (get_params, init_state, rnn),
+                    sizes, "outputs and (H_f, H_b)")
 
 
 @one_thread()
@@ -252,13 +258,12 @@ def birnn_params(get_params, *, vocab_size, num_hiddens):
 def birnn_matches_torch(get_params, init_state, rnn, *, vocab_size,
                         num_hiddens, batch_size, num_steps):
     """birnn against nn.RNN(vocab_size, num_hiddens, bidirectional=True)."""
-    gid = "test_birnn_matches_torch"
     sizes = dict(vocab_size=vocab_size, num_hiddens=num_hiddens,
                  batch_size=batch_size, num_steps=num_steps)
-    ev = reference.collect(get_params, init_state, rnn, sizes=sizes,
-                           generator=generator_for(gid, sizes))
-    _finish(gid, ev, JUDGES[gid], "both directions and final states match "
-            f"nn.RNN(bidirectional=True) ({sizes_text(sizes)})")
+    _scratch_reference("test_birnn_matches_torch",
+                       (get_params, init_state, rnn), sizes,
+                       "both directions and final states match "
+                       "nn.RNN(bidirectional=True)")
 
 
 @one_thread()
