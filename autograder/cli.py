@@ -23,9 +23,20 @@ def _data(args):
     return 0
 
 
+# Each command's module, by who runs it (docs/DESIGN.md, "Layout").
+MODULES = {
+    "bench": "autograder.perf.bench",
+    "grade": "autograder.grader.grade",
+    "grade_all": "autograder.grader.grade_all",
+    "feedback": "autograder.grader.feedback",
+    "demo": "autograder.release.demo",
+    "release": "autograder.release.release",
+}
+
+
 def _call(module, **kwargs):
-    """Run ``autograder.<module>.main(**kwargs)`` and return its exit code."""
-    mod = importlib.import_module(f"autograder.{module}")
+    """Run the command's ``main(**kwargs)`` and return its exit code."""
+    mod = importlib.import_module(MODULES[module])
     return mod.main(**kwargs) or 0
 
 

@@ -4,7 +4,7 @@ Each one collects evidence by calling the student's functions on inputs
 drawn at grading time, records it (when grading), then judges it and
 prints a one-line success message, or raises ``CheckFailed`` with a message
 in the book's words. The grader re-judges the recorded evidence in its own
-process (:mod:`autograder.verdicts`), out of the student's reach.
+process (:mod:`autograder.grader.verdicts`), out of the student's reach.
 
 Visible tests pass the book-like sizes; hidden tests pass
 ``**hidden_sizes(grade_id)``, drawn from the grading seed.
@@ -20,8 +20,12 @@ import secrets
 import torch
 from d2l import torch as d2l
 
-from autograder import causality, evidence, params, reference, shapes
-from autograder import device as device_check
+from autograder.grader import causality
+from autograder.grader import evidence
+from autograder.student import params
+from autograder.student import reference
+from autograder.student import shapes
+from autograder.student import device as device_check
 from autograder.config import CHECKS
 
 # The sizes each test takes, in the order hidden_sizes draws them.
@@ -226,9 +230,10 @@ def build_deep_lstm_device(build, *, vocab_size, num_hiddens, num_layers,
 
 def build_deep_lstm_perplexity(build):
     """Train a fresh deep LSTM under the grader's recipe (perplexity.py)."""
-    from autograder import perplexity
+    from autograder.student import perplexity
     return perplexity.run_test(build, kind="deep",
-                               grade_id="test_build_deep_lstm_perplexity")
+                               grade_id="test_build_deep_lstm_perplexity",
+                               record=evidence.record)
 
 
 # -------------------------------------------------- bidirectional_rnn.ipynb
@@ -292,10 +297,11 @@ def build_bidirectional_lstm_device(build, *, vocab_size, num_hiddens,
 
 def build_bidirectional_lstm_perplexity(build):
     """Train a fresh bidirectional LSTM under the grader's recipe."""
-    from autograder import perplexity
+    from autograder.student import perplexity
     return perplexity.run_test(
         build, kind="bidirectional",
-        grade_id="test_build_bidirectional_lstm_perplexity")
+        grade_id="test_build_bidirectional_lstm_perplexity",
+        record=evidence.record)
 
 
 @one_thread()

@@ -36,9 +36,11 @@ import torch
 from torch import nn
 from d2l import torch as d2l
 
-from autograder import bench, perplexity
+from autograder import data
+from autograder.perf import bench
+from autograder.student import perplexity
 from autograder.config import grading_budget
-from autograder.errors import CheckFailed
+from autograder.student.errors import CheckFailed
 
 OUT = Path(__file__).resolve().parent / "calibration.json"
 
@@ -190,6 +192,7 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
+    data.export_env()
     budget = grading_budget(perplexity.device_class(args.device))
     seeds = list(range(args.seeds))
     start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Tests for autograder/bench.py: CI smoke-runs the benchmark, tiny."""
+"""Tests for autograder/perf/bench.py: CI smoke-runs the benchmark, tiny."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from autograder import bench
+from autograder.perf import bench
 
 TINY = dict(epochs=1, num_hiddens=(4,), kinds=("deep",), devices=("cpu",),
             grading=False, quiet=True)
@@ -55,7 +55,7 @@ def test_disagreement_is_reported(tmp_path, monkeypatch):
 
 def test_grading_times_both_models(monkeypatch):
     """Does the grading part time both perplexity checks and judge them?"""
-    from autograder import perplexity
+    from autograder.student import perplexity
     from autograder.config import GRADING_CPU
 
     tiny = dataclasses.replace(GRADING_CPU, num_hiddens=4, epochs_deep=1,
@@ -114,7 +114,9 @@ def test_end_to_end_curve(monkeypatch):
     W workers take 0.4 / W seconds.)"""
     import time
 
-    from autograder import examples, grade, grade_all
+    from autograder.release import examples
+    from autograder.grader import grade
+    from autograder.grader import grade_all
 
     monkeypatch.setattr(examples, "build", lambda root, names: {
         "solution": (root / "solution").mkdir(parents=True) or

@@ -1,7 +1,7 @@
-"""Tests for autograder/benchplot.py: the benchmark's figure."""
+"""Tests for autograder/perf/benchplot.py: the benchmark's figure."""
 from __future__ import annotations
 
-from autograder import benchplot
+from autograder.perf import benchplot
 
 
 def _loop(kind, h, d2l_ppl, kit_ppl, bounds=True):

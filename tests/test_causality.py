@@ -1,11 +1,11 @@
-"""Tests of autograder/causality.py: the probe and the leaks_future grade."""
+"""Tests of autograder/grader/causality.py: the probe and the leaks_future grade."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from autograder import causality
-from autograder.errors import CheckFailed
+from autograder.grader import causality
+from autograder.student.errors import CheckFailed
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import sandbox
+from autograder.sandbox import kernel as sandbox
 from autograder.config import GRADING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,7 +30,8 @@ CORPUS_LIMITS = dataclasses.replace(
 @pytest.fixture(scope="module")
 def corpus_results(tmp_path_factory):
     """Grade the whole corpus once; return name -> results.json."""
-    from autograder import grade, grade_all
+    from autograder.grader import grade
+    from autograder.grader import grade_all
 
     if not sandbox.available()[0]:
         pytest.skip(sandbox.available()[1])

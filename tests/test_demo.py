@@ -3,7 +3,7 @@
 ``python -m autograder demo`` builds the example submissions from the
 release, grades them with two workers, and writes feedback; each example
 must get exactly the per-test outcome it was built to get
-(autograder/examples.py). Slow: it trains the perplexity checks' models for
+(autograder/release/examples.py). Slow: it trains the perplexity checks' models for
 every example.
 """
 from __future__ import annotations
@@ -13,7 +13,9 @@ import sys
 
 import pytest
 
-from autograder import examples, results, sandbox
+from autograder.release import examples
+from autograder.grader import results
+from autograder.sandbox import kernel as sandbox
 from autograder.config import ASSIGNMENT_ID
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Tests of autograder/device.py: every tensor on the expected device.
+"""Tests of autograder/student/device.py: every tensor on the expected device.
 
 On a CPU-only machine the mismatch is exercised with the ``meta`` device;
 the ``gpu`` tests run the real thing where CUDA is available.
@@ -10,8 +10,8 @@ import torch
 from torch import nn
 from d2l import torch as d2l
 
-from autograder import device
-from autograder.errors import CheckFailed
+from autograder.student import device
+from autograder.student.errors import CheckFailed
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

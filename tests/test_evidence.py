@@ -1,10 +1,10 @@
-"""Tests of autograder/evidence.py: plain data in, safe load out."""
+"""Tests of autograder/grader/evidence.py: plain data in, safe load out."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from autograder import evidence
+from autograder.grader import evidence
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

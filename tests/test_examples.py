@@ -1,4 +1,4 @@
-"""Tests of autograder/examples.py: example submissions built by grade_id.
+"""Tests of autograder/release/examples.py: example submissions built by grade_id.
 
 Built from the committed release and the solutions; nothing is executed
 here (tests/test_demo.py grades them).
@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from autograder import contract, examples, notebooks
+from autograder import contract, notebooks
+from autograder.release import examples
 from autograder.config import ASSIGNMENT_ID, COURSE_ROOT
 
 RELEASE = COURSE_ROOT / "assignments" / ASSIGNMENT_ID

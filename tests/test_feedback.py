@@ -1,10 +1,14 @@
-"""Tests of autograder/feedback.py: per-student HTML feedback."""
+"""Tests of autograder/grader/feedback.py: per-student HTML feedback."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from autograder import evidence, feedback, grade, results, sandbox
+from autograder.grader import evidence
+from autograder.grader import feedback
+from autograder.grader import grade
+from autograder.grader import results
+from autograder.sandbox import kernel as sandbox
 from autograder.config import ASSIGNMENT_ID
 from fixtures import tiny_course as tc
 
@@ -13,7 +17,7 @@ BI = "test_build_bidirectional_lstm_perplexity"
 
 
 def _entry(curve, samples, threshold=1.5):
-    """An evidence entry shaped like autograder/perplexity.py's collect."""
+    """An evidence entry shaped like autograder/student/perplexity.py's collect."""
     return {"kind": "deep", "perplexities": curve, "epochs": len(curve),
             "max_perplexity": threshold, "perplexity": curve[-1],
             "samples": samples, "error": None,

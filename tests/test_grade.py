@@ -1,4 +1,4 @@
-"""Tests of autograder/grade.py: grading one submission.
+"""Tests of autograder/grader/grade.py: grading one submission.
 
 The fast tests cover each step on its own (opening a submission, reading
 cell messages, combining nbgrader's score with the re-judged verdict,
@@ -13,8 +13,10 @@ import zipfile
 
 import pytest
 
-from autograder import gradebook as gbook
-from autograder import grade, results, sandbox
+from autograder.grader import gradebook as gbook
+from autograder.grader import grade
+from autograder.grader import results
+from autograder.sandbox import kernel as sandbox
 from autograder.config import ASSIGNMENT_ID, GRADING
 from fixtures import tiny_course as tc
 

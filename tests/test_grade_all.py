@@ -1,4 +1,4 @@
-"""Tests of autograder/grade_all.py: a whole class, in parallel, resumably.
+"""Tests of autograder/grader/grade_all.py: a whole class, in parallel, resumably.
 
 The slow test grades a batch of seven tiny submissions (a good one, wrong
 ones, a zip, a malformed notebook, a crashing kernel, a corrupt zip) with
@@ -17,8 +17,11 @@ import zipfile
 
 import pytest
 
-from autograder import grade, grade_all, results, sandbox
-from autograder import gradebook as gbook
+from autograder.grader import grade
+from autograder.grader import grade_all
+from autograder.grader import results
+from autograder.sandbox import kernel as sandbox
+from autograder.grader import gradebook as gbook
 from autograder.config import ASSIGNMENT_ID
 from fixtures import tiny_course as tc
 
@@ -179,7 +182,7 @@ def test_sigkill_then_resume_loses_nothing(tmp_path):
     course = tmp_path / "course"
     scratch = tmp_path / "scratch"  # TMPDIR: the batch's scratch folders
     scratch.mkdir()
-    script = ("import sys; from autograder import grade_all; sys.exit("
+    script = ("import sys; from autograder.grader import grade_all; sys.exit("
               f"grade_all.main({str(tmp_path / 'class')!r}, workers=2, "
               f"course_root={str(course)!r}, source={str(source)!r}, "
               f"sandbox={sandbox.available()[0]}, quiet=True))")

@@ -1,4 +1,4 @@
-"""Tests of autograder/gradebook.py: recording into nbgrader's gradebook."""
+"""Tests of autograder/grader/gradebook.py: recording into nbgrader's gradebook."""
 from __future__ import annotations
 
 import csv
@@ -7,9 +7,9 @@ import shutil
 import pytest
 from nbgrader.api import MissingEntry
 
-from autograder import gradebook as gbook
+from autograder.grader import gradebook as gbook
 from autograder.config import ASSIGNMENT_ID
-from autograder.results import TestResult
+from autograder.grader.results import TestResult
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from autograder import contract, leaks, notebooks
+from autograder import contract, notebooks
+from autograder.release import leaks
 from autograder.config import ASSIGNMENT_ID, COURSE_ROOT
 
 SOURCE = COURSE_ROOT / "solutions" / ASSIGNMENT_ID

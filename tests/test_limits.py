@@ -1,4 +1,4 @@
-"""Tests of autograder/limits.py: cell budgets and the kernel watchdog.
+"""Tests of autograder/sandbox/watchdog.py: cell budgets and the kernel watchdog.
 
 The watchdog tests run tiny Python children (no kernel, no sandbox): each
 takes about a second.
@@ -14,7 +14,7 @@ import time
 import pytest
 from nbformat.v4 import new_code_cell
 
-from autograder import limits
+from autograder.sandbox import watchdog as limits
 from autograder.config import GRADING
 
 
@@ -39,7 +39,7 @@ def test_training_cells_get_the_training_budget():
 def _watch(code, tmp_path, **kw):
     """Run ``python -c code`` under the watchdog; return (exit, status)."""
     status = tmp_path / "status.json"
-    args = [sys.executable, "-m", "autograder.limits", "--status", str(status)]
+    args = [sys.executable, "-m", "autograder.sandbox.watchdog", "--status", str(status)]
     for key, value in kw.items():
         args += [f"--{key.replace('_', '-')}", str(value)]
     proc = subprocess.run([*args, "--", sys.executable, "-c", code],
@@ -92,7 +92,7 @@ def test_interrupt_reaches_the_child(tmp_path):
     status = tmp_path / "status.json"
     code = ("import time\ntry:\n    time.sleep(30)\n"
             "except KeyboardInterrupt:\n    raise SystemExit(42)")
-    proc = subprocess.Popen([sys.executable, "-m", "autograder.limits",
+    proc = subprocess.Popen([sys.executable, "-m", "autograder.sandbox.watchdog",
                              "--status", str(status), "--", sys.executable,
                              "-c", code])
     time.sleep(2)
@@ -128,7 +128,7 @@ def test_gib_formats_limits(n, text):
 def test_a_child_orphaned_before_asking_dies_at_once(orphaned):
     """Does die_with_parent kill a process whose parent is already gone
     (it is no longer the pid it was started by), and spare the others?"""
-    code = ("import os, sys; from autograder.limits import die_with_parent; "
+    code = ("import os, sys; from autograder.sandbox.watchdog import die_with_parent; "
             "die_with_parent(1 if sys.argv[1] == 'yes' else os.getppid()); "
             "print('alive')")
     run = subprocess.run(

@@ -10,9 +10,10 @@ from torch import nn
 from d2l import torch as d2l
 
 import autograder
-from autograder import contract, evidence, nbtests
+from autograder import contract, nbtests
+from autograder.grader import evidence
 from autograder.config import CHECKS
-from autograder.errors import CheckFailed
+from autograder.student.errors import CheckFailed
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -96,17 +97,19 @@ def test_evidence_is_recorded_before_judging(tmp_path, monkeypatch,
 def test_perplexity_tests_call_perplexity_run_test(monkeypatch, gid, kind):
     """Do the perplexity tests hand the build function to perplexity.py?"""
     calls = []
-    fake = types.ModuleType("autograder.perplexity")
+    fake = types.ModuleType("autograder.student.perplexity")
     fake.run_test = lambda build, **kw: calls.append((build, kw))
-    monkeypatch.setitem(sys.modules, "autograder.perplexity", fake)
-    monkeypatch.setattr(autograder, "perplexity", fake, raising=False)
+    monkeypatch.setitem(sys.modules, "autograder.student.perplexity", fake)
+    import autograder.student
+    monkeypatch.setattr(autograder.student, "perplexity", fake, raising=False)
     getattr(nbtests, gid[5:])(len)
-    assert calls == [(len, {"kind": kind, "grade_id": gid})]
+    assert calls == [(len, {"kind": kind, "grade_id": gid,
+                            "record": nbtests.evidence.record})]
 
 
 def liar_student(fakes):
     """Student functions that return always-equal objects of any shape."""
-    from autograder import params
+    from autograder.student import params
     AE = fakes.AlwaysEqual
 
     def fake_params(vocab_size, num_hiddens, *rest):

@@ -18,9 +18,10 @@ from nbclient import NotebookClient
 from torch import nn
 from torch.nn import functional as F
 
-from autograder import contract, examples, nbtests, notebooks
+from autograder import contract, nbtests, notebooks
+from autograder.release import examples
 from autograder.config import ASSIGNMENT_ID, COURSE_ROOT
-from autograder.errors import CheckFailed
+from autograder.student.errors import CheckFailed
 
 SOURCE = COURSE_ROOT / "solutions" / ASSIGNMENT_ID
 RELEASE = COURSE_ROOT / "assignments" / ASSIGNMENT_ID

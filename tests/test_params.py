@@ -1,12 +1,12 @@
-"""Tests of autograder/params.py: closed-form trainable parameter counts."""
+"""Tests of autograder/student/params.py: closed-form trainable parameter counts."""
 from __future__ import annotations
 
 import pytest
 from torch import nn
 from d2l import torch as d2l
 
-from autograder import params
-from autograder.errors import CheckFailed
+from autograder.student import params
+from autograder.student.errors import CheckFailed
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

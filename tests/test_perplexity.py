@@ -1,4 +1,4 @@
-"""Tests for autograder/perplexity.py: the calibrated perplexity check.
+"""Tests for autograder/student/perplexity.py: the calibrated perplexity check.
 
 The structural tests use a tiny budget (one epoch, num_hiddens=4) so they
 run in a second; the tests marked ``slow`` train under the real grading
@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder import evidence, perplexity
+from autograder.grader import evidence
+from autograder.student import perplexity
 from autograder.config import GRADING_CPU
-from autograder.errors import CheckFailed
+from autograder.student.errors import CheckFailed
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dataclasses.replace(GRADING_CPU, num_hiddens=4, epochs_deep=1,
@@ -80,7 +81,8 @@ def test_run_test_records_before_judging(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTOGRADER_EVIDENCE_DIR", str(tmp_path))
     gid = "test_build_deep_lstm_perplexity"
     with pytest.raises(CheckFailed, match="perplexity .* not below"):
-        perplexity.run_test(CAL.book_deep_lstm, kind="deep", grade_id=gid)
+        perplexity.run_test(CAL.book_deep_lstm, kind="deep", grade_id=gid,
+                            record=evidence.record)
     entries = evidence.load(tmp_path, gid)
     assert len(entries) == 1
     with pytest.raises(CheckFailed, match="not below the threshold"):

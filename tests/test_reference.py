@@ -1,11 +1,11 @@
-"""Tests of autograder/reference.py: scratch RNNs against nn.RNN."""
+"""Tests of autograder/student/reference.py: scratch RNNs against nn.RNN."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from autograder import reference
-from autograder.errors import CheckFailed
+from autograder.student import reference
+from autograder.student.errors import CheckFailed
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -4,7 +4,9 @@ import shutil
 import pytest
 from nbgrader.converters import NbGraderException
 
-from autograder import contract, leaks, notebooks, release
+from autograder import contract, notebooks
+from autograder.release import leaks
+from autograder.release import release
 from autograder.config import ASSIGNMENT_ID, COURSE_ROOT
 
 SOURCE = COURSE_ROOT / "solutions" / ASSIGNMENT_ID

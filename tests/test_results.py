@@ -1,10 +1,10 @@
-"""Tests of autograder/results.py: the Gradescope-format results.json."""
+"""Tests of autograder/grader/results.py: the Gradescope-format results.json."""
 from __future__ import annotations
 
 import json
 
-from autograder import results
-from autograder.results import TestResult
+from autograder.grader import results
+from autograder.grader.results import TestResult
 
 
 def _tests():

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder import gradebook as gbook
-from autograder import limits, sandbox
+from autograder.grader import gradebook as gbook
+from autograder.sandbox import watchdog as limits
+from autograder.sandbox import kernel as sandbox
 from autograder.config import ASSIGNMENT_ID
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -31,7 +32,7 @@ SLOW_ADD = "import time\ntime.sleep(2)\ndef add(a, b):\n    return a + b"
 
 
 def _grade_all_cmd(root: Path, no_sandbox: bool) -> list[str]:
-    code = ("import sys; from autograder import grade_all; "
+    code = ("import sys; from autograder.grader import grade_all; "
             f"sys.exit(grade_all.main({str(root / 'subs')!r}, workers=2, "
             f"course_root={str(root)!r}, source={str(root / 'src')!r}, "
             f"sandbox={not no_sandbox}, quiet=True))")

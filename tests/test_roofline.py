@@ -1,11 +1,11 @@
-"""Tests for autograder/roofline.py: the ceiling on any trainer's speed."""
+"""Tests for autograder/perf/roofline.py: the ceiling on any trainer's speed."""
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import nn
 
-from autograder import roofline
+from autograder.perf import roofline
 
 
 def _macs_by_hand(V, h, L, directions):

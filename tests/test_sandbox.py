@@ -1,4 +1,4 @@
-"""Tests of autograder/sandbox.py: what student code can reach while graded.
+"""Tests of autograder/sandbox/kernel.py: what student code can reach while graded.
 
 Fast tests look at the bubblewrap command line and the kernel environment.
 The slow ones grade small attack submissions of the tiny course
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import sandbox
+from autograder.sandbox import kernel as sandbox
 from autograder.config import COURSE_ROOT, GRADING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -79,7 +79,7 @@ ATTACKS = {
 
 
 def _grade(subs: Path, out: Path, *, sandbox_on: bool) -> dict[str, dict]:
-    from autograder import grade_all
+    from autograder.grader import grade_all
 
     course = out / "course"
     course.mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""Tests of autograder/shapes.py: outputs and every state tensor."""
+"""Tests of autograder/student/shapes.py: outputs and every state tensor."""
 from __future__ import annotations
 
 import pytest
@@ -6,8 +6,8 @@ import torch
 from torch import nn
 from d2l import torch as d2l
 
-from autograder import shapes
-from autograder.errors import CheckFailed
+from autograder.student import shapes
+from autograder.student.errors import CheckFailed
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

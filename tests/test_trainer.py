@@ -1,4 +1,4 @@
-"""Tests for autograder/trainer.py: same numerics as d2l, faster loop."""
+"""Tests for autograder/student/trainer.py: same numerics as d2l, faster loop."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from d2l import torch as d2l
 
-from autograder import trainer
+from autograder.student import trainer
 
 H = 8          # tiny models: each test trains in well under a second
 EPOCHS = 2
@@ -26,7 +26,9 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def corpus_vocab():
-    return trainer.time_machine_corpus()
+    from autograder import data
+
+    return trainer.time_machine_corpus(path=data.locate(download=False))
 
 
 def _model(vocab, bidirectional=False, seed=0):

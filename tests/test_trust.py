@@ -1,4 +1,4 @@
-"""Tests of autograder/trust.py: exact types before values."""
+"""Tests of autograder/student/trust.py: exact types before values."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from autograder import trust
+from autograder.student import trust
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -1,4 +1,4 @@
-"""Tests of autograder/verdicts.py: verdicts out of the student's reach.
+"""Tests of autograder/grader/verdicts.py: verdicts out of the student's reach.
 
 A "kernel" here is the test calling nbtests with AUTOGRADER_EVIDENCE_DIR and
 AUTOGRADER_SEED set, as the grader's sandboxed kernel would; the "grader" is
@@ -13,8 +13,10 @@ import pytest
 import torch
 
 import autograder
-from autograder import evidence, nbtests, verdicts
-from autograder.errors import CheckFailed
+from autograder import nbtests
+from autograder.grader import evidence
+from autograder.grader import verdicts
+from autograder.student.errors import CheckFailed
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SEED = "4242"
@@ -31,10 +33,12 @@ def kernel(tmp_path, monkeypatch):
 @pytest.fixture
 def fake_perplexity(monkeypatch):
     """A stand-in autograder.perplexity whose judge passes."""
-    fake = types.ModuleType("autograder.perplexity")
+    fake = types.ModuleType("autograder.student.perplexity")
     fake.judge = lambda entries, kind: (True, f"{len(entries)} {kind} ok")
-    monkeypatch.setitem(sys.modules, "autograder.perplexity", fake)
-    monkeypatch.setattr(autograder, "perplexity", fake, raising=False)
+    monkeypatch.setitem(sys.modules, "autograder.student.perplexity", fake)
+    import autograder.student
+    monkeypatch.setattr(autograder.student, "perplexity", fake,
+                        raising=False)
     return fake
 
 

@@ -205,7 +205,7 @@ ENTRIES: tuple[Entry, ...] = (
           fails=("bi",),
           files=BI_ONLY),
     Entry("patch_nbtests", "replaces the test functions by no-ops",
-          fills={"deep_rnn": "from autograder import nbtests, shapes\n"
+          fills={"deep_rnn": "from autograder import nbtests\n"
                  "for _n in dir(nbtests):\n"
                  "    if not _n.startswith('_') and callable(getattr(nbtests, _n)):\n"
                  "        setattr(nbtests, _n, lambda *a, **k: print('passed'))\n"

@@ -1,7 +1,7 @@
 """``demo``: the instructor workflow end to end, on bundled examples.
 
 1. ``release``: regenerate the student notebooks from the solutions;
-2. build the example submissions from the release (:mod:`autograder.examples`:
+2. build the example submissions from the release (:mod:`autograder.release.examples`:
    the solution, the untouched stubs, and typical mistakes);
 3. ``grade-all`` them in parallel;
 4. ``feedback`` for each;
@@ -17,7 +17,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from autograder import examples, feedback, grade, grade_all, release, results
+from autograder.release import examples
+from autograder.grader import feedback
+from autograder.grader import grade
+from autograder.grader import grade_all
+from autograder.release import release
+from autograder.grader import results
 from autograder.config import ASSIGNMENT_ID, COURSE_ROOT, GRADING
 
 

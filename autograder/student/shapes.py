@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from autograder import trust
-from autograder.errors import CheckFailed
+from . import trust
+from .errors import CheckFailed
 
 STATE_FORMULA = "(num_directions*num_layers, batch_size, num_hiddens)"
 OUTPUT_FORMULA = "(num_steps*batch_size, vocab_size)"

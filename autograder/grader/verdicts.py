@@ -10,16 +10,19 @@ recorded is judged again with the kit's judges, and on top of that:
 * the device test expects the grader's ``d2l.try_gpu()`` unless the cell
   asked for a device explicitly.
 
-The two perplexity tests are judged by ``autograder.perplexity.judge``.
+The two perplexity tests are judged by ``autograder.student.perplexity.judge``.
 """
 from __future__ import annotations
 
 import torch
 from d2l import torch as d2l
 
-from autograder import causality, evidence, nbtests, reference
+from autograder import nbtests
+from autograder.grader import causality
+from autograder.grader import evidence
+from autograder.student import reference
 from autograder.contract import NOTEBOOKS
-from autograder.errors import CheckFailed
+from autograder.student.errors import CheckFailed
 
 NO_EVIDENCE = "no evidence recorded: the test cell did not run to the end"
 Verdict = tuple[bool, str]
@@ -104,7 +107,7 @@ def require_hidden(gid: str, entries: list, seed: str) -> None:
 
 
 def judge_perplexity(entries: list, kind: str) -> Verdict:
-    """Hand the perplexity evidence to ``autograder.perplexity.judge``.
+    """Hand the perplexity evidence to ``autograder.student.perplexity.judge``.
 
     Args:
         kind: ``"deep"`` or ``"bidirectional"``, from the grade_id (so the
@@ -114,7 +117,7 @@ def judge_perplexity(entries: list, kind: str) -> Verdict:
     ``CheckFailed`` to fail.
     """
     try:
-        from autograder import perplexity
+        from autograder.student import perplexity
     except ImportError as exc:
         return False, f"the perplexity check is unavailable: {exc}"
     result = perplexity.judge(entries, kind=kind)

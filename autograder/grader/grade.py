@@ -11,10 +11,10 @@ The pipeline, in order (docs/DESIGN.md, "Grading flow"):
 3. run nbgrader's autograde there, in a subprocess (so a crash cannot take
    the grader down), one notebook at a time (so one notebook's crash keeps
    the other's grades), with the kernel launched through
-   :mod:`autograder.sandbox`. nbgrader overwrites edited test cells,
+   :mod:`autograder.sandbox.kernel`. nbgrader overwrites edited test cells,
    restores hidden tests and checks checksums;
 4. re-judge the evidence the checks recorded, in this process, with
-   :func:`autograder.verdicts.rejudge`: a test passes only if its cell
+   :func:`autograder.grader.verdicts.rejudge`: a test passes only if its cell
    passed under nbgrader *and* its re-judged verdict passed;
 5. publish: record into the course gradebook (the single writer), copy the
    autograded notebooks to ``autograded/<student>/<assignment>/`` for
@@ -41,13 +41,14 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import contract, notebooks, results
-from autograder import gradebook as gbook
+from autograder import contract, notebooks
+from autograder.grader import results
+from autograder.grader import gradebook as gbook
 from autograder.config import (
     ASSIGNMENT_ID, CHECKS, COURSE_ROOT, GRADING, GradingLimits,
 )
-from autograder.limits import die_with_this_process
-from autograder.results import TestResult
+from autograder.sandbox.watchdog import die_with_this_process
+from autograder.grader.results import TestResult
 
 NOTEBOOK_NAMES = tuple(nb.name for nb in contract.NOTEBOOKS)
 # Test cells whose verdict the grader re-judges from recorded evidence.
@@ -248,7 +249,7 @@ def require_data(template: "Template") -> None:
     from autograder import data
 
     try:
-        data.locate(download=False)
+        data.export_env()
     except data.DataNotFoundError as err:
         raise GraderError(
             "the Time Machine text (timemachine.txt) was not found: run "
@@ -350,7 +351,7 @@ def write_nbgrader_config(root: Path, limits: GradingLimits,
     """Write the private course's nbgrader configuration.
 
     ``nbgrader_config.py`` holds the course layout; ``kernel_config``
-    (from :mod:`autograder.sandbox`: the sandboxed Execute preprocessor,
+    (from :mod:`autograder.sandbox.kernel`: the sandboxed Execute preprocessor,
     its kernel manager and per-cell limits) goes beside it as
     ``nbgrader_config.json``, which nbgrader reads too.
     """
@@ -403,7 +404,7 @@ def run_autograde(scratch: Path, student: str, names: list[str], *,
     log = open(scratch / "autograde.log", "w")
     start = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "autograder.grade", "--worker", str(scratch),
+        [sys.executable, "-m", "autograder.grader.grade", "--worker", str(scratch),
          student, *names],
         cwd=scratch, env=env, stdout=log, stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL, start_new_session=True,
@@ -630,7 +631,7 @@ def rejudge(evidence: Path, seed: int, template: Template) -> dict | None:
     if not REJUDGED & {c.grade_id for c in template.cells}:
         return None
     try:
-        from autograder import verdicts
+        from autograder.grader import verdicts
     except ImportError as err:
         raise GraderError(f"cannot re-judge evidence: {err}") from err
     raw = verdicts.rejudge(evidence, seed)
@@ -747,7 +748,7 @@ def _autograde_sandboxed(sub: Submission, template: Template, course: Path,
                          *, limits: GradingLimits, sandbox: bool, seed: int,
                          threads: int) -> Run:
     """Set up the sandboxed kernel and run nbgrader's autograde under it."""
-    from autograder import sandbox as sbx
+    from autograder.sandbox import kernel as sbx
 
     names = [n for n in template.notebook_names if n in sub.notebooks]
     workdir = course / "autograded" / sub.student / ASSIGNMENT_ID
@@ -777,7 +778,7 @@ def _warm_up_judges(template: Template) -> threading.Thread:
     def imports():
         if REJUDGED & {c.grade_id for c in template.cells}:
             try:
-                import autograder.verdicts  # noqa: F401
+                import autograder.grader.verdicts  # noqa: F401
             except ImportError:  # reported by rejudge itself
                 pass
 

@@ -21,10 +21,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from autograder import params as params_check
-from autograder import shapes, trust
-from autograder.config import CHECKS
-from autograder.errors import CheckFailed
+from . import params as params_check
+from . import shapes
+from . import trust
+from .config import CHECKS
+from .errors import CheckFailed
 
 RUNS_BI = ("full", "forward", "backward")  # which half of W_hq is kept
 

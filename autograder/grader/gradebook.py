@@ -23,7 +23,7 @@ from sqlalchemy import exc as sa_exc
 from nbgrader.api import Gradebook, MissingEntry
 
 from autograder.config import ASSIGNMENT_ID, COURSE_ROOT
-from autograder.results import TestResult
+from autograder.grader.results import TestResult
 
 # Must equal c.CourseDirectory.course_id in nbgrader_config.py, so that
 # nbgrader's own commands (generate_feedback, export, formgrader) see the

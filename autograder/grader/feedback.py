@@ -19,17 +19,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from autograder import evidence, results
-from autograder import gradebook as gbook
+from autograder.grader import evidence
+from autograder.grader import results
+from autograder.grader import gradebook as gbook
 from autograder.config import ASSIGNMENT_ID, COURSE_ROOT
-from autograder.grade import default_out, error_line, evidence_dir
+from autograder.grader.grade import default_out, error_line, evidence_dir
 
 # The perplexity tests and the model each one trains, in page order.
 MODELS = {
     "test_build_deep_lstm_perplexity": "deep LSTM (num_layers=2)",
     "test_build_bidirectional_lstm_perplexity": "bidirectional LSTM",
 }
-# Keys of a perplexity test's evidence entry (autograder/perplexity.py,
+# Keys of a perplexity test's evidence entry (autograder/student/perplexity.py,
 # ``collect``): the per-epoch curve, the threshold, the generated text, and
 # the perplexity the grader evaluated after training.
 CURVE_KEYS = ("perplexities",)

@@ -197,7 +197,7 @@ def check_drift(course_root: Path | str = COURSE_ROOT, *,
         Messages for every file of the committed release that differs from
         what ``release`` generates now; [] when there is no drift.
     """
-    from autograder import release  # release imports this module
+    from autograder.release import release  # release imports this module
 
     course_root = Path(course_root)
     committed = course_root / release.RELEASE_DIR / assignment_id

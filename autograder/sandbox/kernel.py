@@ -16,7 +16,7 @@ kernel. Here that kernel is started as
 * The kernel talks to the grader over ZMQ's ``ipc`` transport: unix sockets
   next to the connection file, which cross the network namespace (``tcp`` on
   127.0.0.1 would not).
-* ``autograder.limits`` (the watchdog) kills the kernel at the memory,
+* ``autograder.sandbox.watchdog`` (the watchdog) kills the kernel at the memory,
   process or wall-time limit and says why.
 * :class:`SandboxedExecute` (nbgrader's ``Execute`` preprocessor, extended)
   gives each cell its time limit, caps output while it arrives, and turns a
@@ -25,7 +25,7 @@ kernel. Here that kernel is started as
 
 Interface for the grading pipeline::
 
-    from autograder import sandbox
+    from autograder.sandbox import kernel as sandbox
 
     ok, reason = sandbox.available()          # bwrap works here? (cached)
     with sandbox.kernel_setup(workdir, evidence_dir, GRADING,
@@ -78,7 +78,7 @@ from traitlets import Float, Integer, Unicode
 from traitlets.config import Config
 
 import autograder
-from autograder import limits
+from autograder.sandbox import watchdog as limits
 from autograder.config import GRADING, SANDBOX
 
 ISOLATION_ON = "bubblewrap"
@@ -212,7 +212,7 @@ class SandboxKernel:
             "iopub_timeout": 10,
         }
         preprocessors = [
-            "autograder.sandbox.SandboxedExecute"
+            "autograder.sandbox.kernel.SandboxedExecute"
             if p is Execute else f"{p.__module__}.{p.__name__}"
             for p in _default_autograde_preprocessors()
         ]
@@ -482,7 +482,7 @@ class SandboxKernelManager(AsyncKernelManager):
         if spec.isolated:
             kernel = bwrap_argv(spec) + kernel
         return [
-            sys.executable, "-m", "autograder.limits",
+            sys.executable, "-m", "autograder.sandbox.watchdog",
             "--status", str(self.status_file),
             "--memory-bytes", str(spec.memory_bytes),
             "--max-processes", str(SANDBOX.max_processes),

@@ -2,7 +2,7 @@
 
 nbgrader autogrades one submission after another (nbgrader#174). Here W
 workers (default: one per core) each grade one submission at a time in its
-own scratch course and subprocess (:func:`autograder.grade.grade_submission`);
+own scratch course and subprocess (:func:`autograder.grader.grade.grade_submission`);
 the main process is the gradebook's single writer and publishes each result
 as it arrives. A slow submission hits its own time limit; a broken one is
 graded as far as it goes; neither stops the batch.
@@ -20,8 +20,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from autograder import grade, results
-from autograder import gradebook as gbook
+from autograder.grader import grade
+from autograder.grader import results
+from autograder.grader import gradebook as gbook
 from autograder.config import (
     ASSIGNMENT_ID, COURSE_ROOT, GRADING, GradingLimits,
 )
@@ -58,7 +59,7 @@ def _sandbox_usable(wanted: bool) -> None:
     Raises:
         GraderError: with the sandbox's one-line reason.
     """
-    from autograder import sandbox
+    from autograder.sandbox import kernel as sandbox
 
     if wanted:
         ok, why = sandbox.available()

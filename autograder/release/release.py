@@ -5,7 +5,7 @@ The source notebooks (with solutions and hidden tests) are in
 into the student release in ``assignments/<assignment>/``, which is
 committed. Generation runs in a throw-away copy of the course directory
 with nbgrader's ``--no-db`` behaviour, so releasing never creates or touches
-a gradebook. The release is then checked by :mod:`autograder.leaks`.
+a gradebook. The release is then checked by :mod:`autograder.release.leaks`.
 
 ``main(check=True)`` writes nothing: it regenerates into a temporary folder
 and reports drift (the committed release differs from what ``release``
@@ -23,7 +23,7 @@ from nbgrader.converters import GenerateAssignment
 from nbgrader.coursedir import CourseDirectory
 from traitlets.config import Config
 
-from autograder import leaks
+from autograder.release import leaks
 from autograder.config import ASSIGNMENT_ID, COURSE_ROOT
 
 SOURCE_DIR = "solutions"      # nbgrader's source_directory (nbgrader_config)

@@ -7,7 +7,7 @@ Up to three panels, each drawn when the report has its data:
    each model and size: the lines lie on top of each other when the
    numerics are the same.
 2. **Tokens/s.** d2l's loop, the kit's, (CPU) the roofline ceiling of any
-   trainer of the same arithmetic (:mod:`autograder.roofline`), and the
+   trainer of the same arithmetic (:mod:`autograder.perf.roofline`), and the
    target (2x d2l on the CPU, 6x on CUDA) as a dashed line.
 3. **Scaling.** Submissions graded per minute against workers, with the
    linear ideal from one worker and the machine's core count marked.

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from autograder import trust
-from autograder.errors import CheckFailed
-from autograder.shapes import random_tokens
+from . import trust
+from .errors import CheckFailed
+from .shapes import random_tokens
 
 
 def normalize(device) -> str:

@@ -24,9 +24,9 @@ from torch.func import functional_call
 from torch.nn import functional as F
 from d2l import torch as d2l
 
-from autograder import trust
-from autograder.config import CHECKS
-from autograder.errors import CheckFailed
+from autograder.student import trust
+from autograder.config import CHECKS, TOLERANCES
+from autograder.student.errors import CheckFailed
 
 
 # ------------------------------------------------------------------ probe
@@ -47,8 +47,8 @@ def first_leak(model, vocab_size, device="cpu", *, generator=None,
     Returns:
         That step, or None if the model is causal on this probe.
     """
-    batch_size = batch_size or CHECKS.causal_batch_size
-    num_steps = num_steps or CHECKS.causal_num_steps
+    batch_size = batch_size or TOLERANCES.causal_batch_size
+    num_steps = num_steps or TOLERANCES.causal_num_steps
     X = torch.randint(0, vocab_size, (batch_size, num_steps),
                       generator=generator).to(device)
     base = outputs_by_step(model, X, device)
@@ -59,8 +59,8 @@ def first_leak(model, vocab_size, device="cpu", *, generator=None,
         X2[:, t + 1:] = (X2[:, t + 1:] + shift) % vocab_size
         moved = (outputs_by_step(model, X2, device)[:t + 1]
                  - base[:t + 1]).abs().amax(dim=(1, 2))
-        if bool((moved > CHECKS.causal_atol).any()):
-            return int(torch.nonzero(moved > CHECKS.causal_atol)[0])
+        if bool((moved > TOLERANCES.causal_atol).any()):
+            return int(torch.nonzero(moved > TOLERANCES.causal_atol)[0])
     return None
 
 

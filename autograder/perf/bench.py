@@ -3,7 +3,7 @@
 In one run, on the same machine, data, seed and model:
 
 1. **Loops.** d2l's ``train_epoch_ch8`` against the kit's trainer
-   (:mod:`autograder.trainer`) under the book's recipe (SGD, lr 2 for the
+   (:mod:`autograder.student.trainer`) under the book's recipe (SGD, lr 2 for the
    deep LSTM and 1 for the bidirectional one, clipping theta=1, sequential
    partitioning, batch_size 32, num_steps 35), for the deep and the
    bidirectional LSTM, at the book's num_hiddens (256) and at the grading
@@ -13,8 +13,8 @@ In one run, on the same machine, data, seed and model:
 2. **Grading.** The perplexity part of grading one submission: both
    perplexity checks under the grading budget, with the book's model.
 3. **End to end** (``end_to_end=True``): the wall time to grade one complete
-   submission, and N submissions with W workers (``autograder.grade`` and
-   ``autograder.grade_all``).
+   submission, and N submissions with W workers (``autograder.grader.grade`` and
+   ``autograder.grader.grade_all``).
 
 Timings on a shared machine are noisy: compare the ratios measured in the
 same run, not absolute numbers across runs.
@@ -38,7 +38,11 @@ import torch
 from torch import nn
 from d2l import torch as d2l
 
-from autograder import benchplot, perplexity, roofline, trainer
+from autograder.perf import benchplot
+from autograder.student import perplexity
+from autograder.perf import roofline
+from autograder.student import trainer
+from autograder import data
 from autograder.config import BOOK, COURSE_ROOT, GRADING_CPU, grading_budget
 
 OUT_DIR = COURSE_ROOT / "benchmarks"
@@ -105,7 +109,7 @@ def run_kit(net, corpus, recipe: trainer.Recipe, device) -> dict:
     result = trainer.train(net, corpus, recipe, device)
     cpu = time.process_time() - cpu
     return _loop_result(result.perplexities, result.tokens, result.seconds,
-                        cpu, f"autograder.trainer ({result.path})")
+                        cpu, f"autograder.student.trainer ({result.path})")
 
 
 def _loop_result(ppls, tokens, seconds, cpu_seconds, name) -> dict:
@@ -183,7 +187,7 @@ def cpu_bounds(c: dict, vocab_size: int, peak: dict, d2l_share: float) -> dict:
     * ``max_speedup``: any trainer of the same arithmetic gains at most the
       roofline tokens/s (every matrix product at the machine's measured
       peak, nothing else costing time) over d2l's measured tokens/s
-      (:func:`autograder.roofline.ceiling`, whose other keys come along).
+      (:func:`autograder.perf.roofline.ceiling`, whose other keys come along).
     """
     flops = roofline.flops_per_token(vocab_size, c["num_hiddens"],
                                      c["num_layers"],
@@ -255,7 +259,9 @@ def end_to_end(*, submissions: int, workers, sandbox: bool) -> dict:
     average while it ran: throughput can only grow with workers while
     there are idle cores left.
     """
-    from autograder import examples, grade, grade_all
+    from autograder.release import examples
+    from autograder.grader import grade
+    from autograder.grader import grade_all
 
     cores = os.cpu_count() or 1
     tmp = Path(tempfile.mkdtemp(prefix="autograder-bench-"))
@@ -356,7 +362,7 @@ def main(*, epochs: int = 10, num_hiddens: tuple[int, ...] | None = None,
             workers).
         submissions, workers, sandbox: for ``e2e``.
         out: the JSON (default: benchmarks/results-<cpu|cuda>.json); the
-            figure (:mod:`autograder.benchplot`) goes beside it as .png.
+            figure (:mod:`autograder.perf.benchplot`) goes beside it as .png.
 
     Returns:
         0 when every pair of trajectories agreed within ``rtol``, else 1.
@@ -366,6 +372,7 @@ def main(*, epochs: int = 10, num_hiddens: tuple[int, ...] | None = None,
                                         GRADING_CPU.num_hiddens))
     threads = threads or GRADING_CPU.threads
     torch.set_num_threads(threads)
+    data.export_env()
     corpus, vocab = perplexity.corpus_and_vocab()
     command = "python -m autograder " + shlex.join(sys.argv[1:])
     report = {"command": command, "machine": machine(), "threads": threads,

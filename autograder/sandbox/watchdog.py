@@ -6,7 +6,7 @@ Two halves:
   cells vs. training cells), and :data:`MESSAGES` holds the words a failing
   test shows when a limit stopped it.
 * Around the kernel: ``python -m autograder.limits [options] -- CMD...`` is
-  the watchdog that :mod:`autograder.sandbox` puts between the kernel manager
+  the watchdog that :mod:`autograder.sandbox.kernel` puts between the kernel manager
   and the (sandboxed) kernel. It starts CMD in a session of its own, forwards
   interrupts to it, and every ``SANDBOX.poll_s`` seconds adds up the resident
   memory and the number of processes of CMD's whole process tree. Over a

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import re
 
-from autograder import trust
-from autograder.errors import CheckFailed
+from . import trust
+from .errors import CheckFailed
 
 # Gates per cell type: each gate has its own W_x, W_h and biases.
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
