@@ -14,7 +14,7 @@ import zipfile
 import pytest
 
 from autograder.grader import gradebook as gbook
-from autograder.grader import grade
+from autograder.grader import grade, publish
 from autograder.grader import results
 from autograder.sandbox import kernel as sandbox
 from autograder.config import ASSIGNMENT_ID, GRADING
@@ -309,5 +309,5 @@ def test_publishing_skips_symlinks_and_fifos(tmp_path):
     (src / "peek").symlink_to("/etc/hostname")
     os.mkfifo(src / "pipe")
     dest = tmp_path / "autograded"
-    grade._replace_dir(src, dest)
+    publish._replace_dir(src, dest)
     assert sorted(p.name for p in dest.iterdir()) == ["deep_rnn.ipynb"]
