@@ -23,7 +23,8 @@ from autograder.grader import evidence
 from autograder.grader import results
 from autograder.grader import gradebook as gbook
 from autograder.config import ASSIGNMENT_ID, COURSE_ROOT
-from autograder.grader.grade import default_out, error_line, evidence_dir
+from autograder.grader.errors import error_line
+from autograder.grader.publish import default_out, feedback_file
 
 # The perplexity tests and the model each one trains, in page order.
 MODELS = {
@@ -60,6 +61,20 @@ def _floats(value) -> list[float]:
         return [float(v) for v in value]
     except (TypeError, ValueError):
         return []
+
+
+def saved_runs(path: Path) -> dict[str, dict]:
+    """The runs :func:`perplexity_runs` gave when the submission was graded
+    (``.grading/feedback/<student>.json``); empty when unreadable."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    runs = data.get("perplexity") if type(data) is dict else None
+    return {g: r for g, r in (runs or {}).items()
+            if g in MODELS and type(r) is dict}
 
 
 def perplexity_runs(folder: Path) -> dict[str, dict]:
@@ -242,7 +257,7 @@ def write_student_page(student: str, course_root: Path,
     """Write perplexity.png and index.html for one student; return the page."""
     dest = course_root / "feedback" / student / ASSIGNMENT_ID
     dest.mkdir(parents=True, exist_ok=True)
-    runs = perplexity_runs(evidence_dir(student, course_root))
+    runs = saved_runs(feedback_file(student, course_root))
     plot = plot_curves(runs, dest / "perplexity.png")
     out = (results_dir / student / "results.json" if results_dir
            else default_out(student, course_root))

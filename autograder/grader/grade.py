@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import re
 import secrets
 import sys
@@ -259,6 +260,136 @@ def default_threads(workers: int = 1) -> int:
 
 
 # --------------------------------------------------------------------------
+# A submission as bytes in, its grades as bytes out (local or on a cluster)
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One submission to grade, self-contained (a cluster task's input).
+
+    Nothing in it points into the course folder: the notebooks and the
+    solutions travel as bytes, so any machine with the kit's environment can
+    grade it (:func:`grade_job`).
+
+    Attributes:
+        student: the student id.
+        notebooks: file name -> bytes of each notebook the submission has.
+        problems: file name -> why it is not graded (missing, unreadable).
+        digest: the submission's input digest (``input_sha256``).
+        solutions: file name -> bytes of the solution notebooks.
+        seed: the grading seed, drawn once by the client, so that a
+            submission graded again (a lost worker) gets the same sizes.
+    """
+
+    student: str
+    notebooks: dict
+    problems: dict
+    digest: str
+    solutions: dict
+    seed: int
+    limits: GradingLimits = GRADING
+    sandbox: bool = True
+    threads: int = 1
+    device: str | None = None
+
+
+@dataclasses.dataclass
+class Graded:
+    """What grading a :class:`Job` gives back: plain data and bytes.
+
+    Attributes:
+        tests: every graded cell with its score and message.
+        messages: notes about the submission as a whole.
+        extra: results.json's ``extra_data``.
+        autograded: file name -> bytes of each autograded notebook.
+        feedback: JSON-able material for the feedback page
+            (``{"perplexity": {grade_id: run}}``, see
+            :func:`autograder.grader.feedback.perplexity_runs`).
+    """
+
+    student: str
+    tests: list
+    messages: list
+    extra: dict
+    execution_time: float
+    autograded: dict
+    feedback: dict
+
+
+def read_job(path: Path | str, *, template: Template, seed: int | None = None,
+             student: str | None = None, limits: GradingLimits = GRADING,
+             sandbox: bool = True, threads: int | None = None,
+             device: str | None = None) -> Job:
+    """Read a submission folder or .zip into a :class:`Job`.
+
+    Raises:
+        GraderError: ``path`` is neither a folder nor a .zip.
+    """
+    with tempfile.TemporaryDirectory(prefix="autograder-read-") as tmp:
+        sub = open_submission(path, Path(tmp), student=student,
+                              names=template.notebook_names)
+        notebooks_ = {n: p.read_bytes() for n, p in sub.notebooks.items()}
+    return Job(student=sub.student, notebooks=notebooks_,
+               problems=dict(sub.problems), digest=sub.digest,
+               solutions=template.solutions(),
+               seed=secrets.randbelow(2**31) if seed is None else seed,
+               limits=limits, sandbox=sandbox,
+               threads=threads or default_threads(), device=device)
+
+
+def grade_job(job: Job, *, scratch_root: Path | None = None) -> Graded:
+    """Grade one :class:`Job` here; nothing is written to any course.
+
+    Raises:
+        GraderError: the grader could not grade (not the student's fault).
+    """
+    from autograder.grader import feedback
+
+    template = template_of(job.solutions)
+    with tempfile.TemporaryDirectory(prefix="autograder-job-",
+                                     dir=scratch_root) as tmp:
+        folder = Path(tmp) / job.student
+        folder.mkdir()
+        for name, data in job.notebooks.items():
+            (folder / Path(name).name).write_bytes(data)
+        outcome = grade_submission(
+            folder, template=template, student=job.student,
+            sandbox=job.sandbox, limits=job.limits, threads=job.threads,
+            seed=job.seed, device=job.device, scratch_root=scratch_root,
+            problems=job.problems, digest=job.digest)
+        try:
+            autograded = {p.name: p.read_bytes()
+                          for p in sorted(outcome.autograded.glob("*.ipynb"))
+                          if p.is_file() and not p.is_symlink()}
+            runs = feedback.perplexity_runs(outcome.evidence)
+        finally:
+            cleanup(outcome)
+    return Graded(job.student, outcome.tests, outcome.messages, outcome.extra,
+                  outcome.execution_time, autograded, {"perplexity": runs})
+
+
+def template_of(solutions: dict) -> Template:
+    """The grading template of solution notebooks given as bytes."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(solutions):
+        h.update(name.encode() + b"\0" + solutions[name])
+    folder = (Path(tempfile.gettempdir()) / "autograder-solutions"
+              / h.hexdigest()[:20])
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    if not folder.is_dir():
+        tmp = Path(tempfile.mkdtemp(prefix="src-", dir=folder.parent))
+        for name, data in solutions.items():
+            (tmp / Path(name).name).write_bytes(data)
+        try:
+            tmp.rename(folder)
+        except OSError:  # another process wrote it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return build_template(folder)
+
+
+# --------------------------------------------------------------------------
 # Grading one submission (no writes to the course)
 
 
@@ -267,11 +398,17 @@ def grade_submission(path: Path | str, *, template: Template,
                      limits: GradingLimits = GRADING,
                      threads: int | None = None,
                      seed: int | None = None, device: str | None = None,
-                     scratch_root: Path | None = None) -> Outcome:
+                     scratch_root: Path | None = None,
+                     problems: dict | None = None,
+                     digest: str | None = None) -> Outcome:
     """Grade one submission in a scratch course; return the outcome.
 
     Nothing is written to the course: :func:`publish` does that. Safe to
     call from several threads at once (each call has its own scratch).
+
+    Args:
+        problems, digest: what the client found when it read the submission
+            (a :class:`Job`); they replace what is found here.
 
     Raises:
         GraderError: the grader could not grade (not the student's fault),
@@ -281,6 +418,12 @@ def grade_submission(path: Path | str, *, template: Template,
     scratch = Path(tempfile.mkdtemp(prefix="autograder-", dir=scratch_root))
     sub = open_submission(path, scratch, student=student,
                           names=template.notebook_names)
+    if problems:
+        sub.notebooks = {n: p for n, p in sub.notebooks.items()
+                         if n not in problems}
+        sub.problems = {**sub.problems, **problems}
+    if digest:
+        sub.digest = digest
     seed = secrets.randbelow(2**31) if seed is None else seed
     threads = threads or default_threads()
     course = scratch / "course"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from autograder.grader import grade
+from autograder.grader import grade, publish
 from autograder.grader import results
 from autograder.grader import gradebook as gbook
 from autograder.config import (
@@ -78,10 +78,12 @@ def is_done(path: Path, out: Path) -> bool:
 
 
 def _grade_one(path: Path, student: str, template, *, sandbox, limits,
-               threads, device):
-    return grade.grade_submission(
-        path, template=template, student=student, sandbox=sandbox,
-        limits=limits, threads=threads, device=device)
+               threads, device) -> "grade.Graded":
+    """Read one submission into a Job and grade it here."""
+    job = grade.read_job(path, template=template, student=student,
+                         limits=limits, sandbox=sandbox, threads=threads,
+                         device=device)
+    return grade.grade_job(job)
 
 
 def main(directory, *, workers: int | None = None, db: str | None = None,
@@ -175,14 +177,12 @@ def _publish(job: cf.Future, template, *, url: str, course_root: Path,
              out: Path) -> str | None:
     """Publish one finished job; return why it failed, or None."""
     try:
-        outcome = job.result()
-        grade.publish(outcome, template, db_url=url, out=out,
-                      course_root=course_root)
+        publish.publish_graded(job.result(), template_db=template.db_url,
+                               db_url=url, out=out, course_root=course_root)
     except grade.GraderError as err:
         return str(err)
     except Exception as err:  # noqa: BLE001 - one submission, not the batch
         return f"{type(err).__name__}: {err}"
-    grade.cleanup(outcome)
     return None
 
 

@@ -6,6 +6,8 @@ results.json last and atomically (``grade-all`` resumes from it).
 """
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -17,8 +19,9 @@ from autograder.grader import gradebook as gbook
 from autograder.grader import results
 
 if TYPE_CHECKING:
-    from autograder.grader.grade import Outcome
+    from autograder.grader.grade import Graded, Outcome
     from autograder.grader.template import Template
+
 
 def default_out(student: str, course_root: Path = COURSE_ROOT) -> Path:
     """Where results.json goes by default: results/<student>/results.json."""
@@ -28,6 +31,46 @@ def default_out(student: str, course_root: Path = COURSE_ROOT) -> Path:
 def evidence_dir(student: str, course_root: Path = COURSE_ROOT) -> Path:
     """Where a student's grading evidence is kept (read by ``feedback``)."""
     return Path(course_root) / ".grading" / "evidence" / student
+
+
+def feedback_file(student: str, course_root: Path = COURSE_ROOT) -> Path:
+    """The material ``feedback`` draws from (perplexity curves, samples)."""
+    return Path(course_root) / ".grading" / "feedback" / f"{student}.json"
+
+
+def publish_graded(graded: Graded, *, template_db: str, db_url: str,
+                   out: Path, course_root: Path = COURSE_ROOT) -> dict:
+    """Record a :class:`~autograder.grader.grade.Graded`, keep its
+    notebooks and feedback material, then write results.json (last and
+    atomically: its presence with the input digest means "graded")."""
+    student = graded.student
+    gbook.record(db_url, student, graded.tests, template_db=template_db)
+    _write_files(graded.autograded,
+                 Path(course_root) / "autograded" / student / ASSIGNMENT_ID)
+    _write_json(feedback_file(student, course_root), graded.feedback)
+    document = results.build(
+        graded.tests, execution_time=graded.execution_time,
+        extra_data=graded.extra, output="\n".join(graded.messages))
+    results.write(out, document)
+    return document
+
+
+def _write_files(files: dict, dest: Path) -> None:
+    """Make ``dest`` hold exactly ``files`` (name -> bytes), atomically."""
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name, data in files.items():
+        (tmp / Path(name).name).write_bytes(data)
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+
+
+def _write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
 
 
 def publish(outcome: Outcome, template: Template, *, db_url: str,

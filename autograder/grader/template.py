@@ -50,6 +50,11 @@ class Template:
     def notebook_names(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(c.notebook for c in self.cells))
 
+    def solutions(self) -> dict[str, bytes]:
+        """File name -> bytes of the solution notebooks it was built from."""
+        folder = self.root / "source" / ASSIGNMENT_ID
+        return {p.name: p.read_bytes() for p in sorted(folder.glob("*.ipynb"))}
+
 
 def require_data(template: "Template") -> None:
     """Make sure the grader itself can read the Time Machine text.
