@@ -21,6 +21,7 @@ import pytest
 from autograder.grader import gradebook as gbook
 from autograder.sandbox import watchdog as limits
 from autograder.sandbox import kernel as sandbox
+from autograder.sandbox import launch
 from autograder.config import ASSIGNMENT_ID
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -129,7 +130,7 @@ def test_sigkill_mid_batch_then_resume(course):
 def _runtime_dirs_of(pids: list[int]) -> list[Path]:
     """The sandbox runtime folders (ag-*) made by any of ``pids``."""
     found = []
-    for folder in sandbox.runtime_base().glob("ag-*"):
+    for folder in launch.runtime_base().glob("ag-*"):
         try:
             owner = int((folder / sandbox.OWNER_FILE).read_text())
         except (OSError, ValueError):

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from autograder.sandbox import kernel as sandbox
+from autograder.sandbox import launch
 from autograder.config import COURSE_ROOT, GRADING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -127,30 +128,33 @@ def graded_unsandboxed(tmp_path_factory):
 
 
 def _spec(tmp_path, isolated=True):
-    return sandbox.KernelSpec(
-        workdir=str(tmp_path / "course/autograded/s/a"),
-        evidence_dir=str(tmp_path / "ev"), conn_dir=str(tmp_path / "c"),
-        runtime_dir=str(tmp_path), isolated=isolated, data_file=None)
+    return launch.BoxSpec(name="test", rw_dirs=(str(tmp_path / "c"),),
+                          isolated=isolated, data_file=None)
 
 
 def test_bwrap_command_binds_no_course_files(tmp_path):
-    """Does the sandbox see the package and venv but not solutions/ or the gradebook?"""
-    argv = sandbox.bwrap_argv(_spec(tmp_path), "/usr/bin/bwrap")
-    binds = {argv[i + 1]: argv[i] for i, a in enumerate(argv)
+    """Does the box see the student-side kit and the venv, but not the
+    grader's package, solutions/ or the gradebook?"""
+    argv = launch.bwrap_argv(_spec(tmp_path), "/usr/bin/bwrap")
+    binds = {argv[i + 2]: (argv[i], argv[i + 1]) for i, a in enumerate(argv)
              if a in ("--bind", "--ro-bind")}
-    assert binds[str(COURSE_ROOT / "autograder")] == "--ro-bind"
-    assert binds[sys.prefix] == "--ro-bind"
-    assert binds[str(tmp_path / "course/autograded/s/a")] == "--bind"
+    assert binds[f"{launch.KIT}/rnn_checks"] == (
+        "--ro-bind", str(COURSE_ROOT / "autograder" / "student"))
+    assert binds[sys.prefix][0] == "--ro-bind"
+    assert binds[str(tmp_path / "c")][0] == "--bind"
+    sources = {src for _, src in binds.values()}
     for secret in (COURSE_ROOT, COURSE_ROOT / "solutions",
-                   COURSE_ROOT / "gradebook.db", tmp_path / "course", "/"):
-        assert str(secret) not in binds, secret
+                   COURSE_ROOT / "gradebook.db", COURSE_ROOT / "autograder",
+                   "/"):
+        assert str(secret) not in sources, secret
     assert "--unshare-all" in argv and "--die-with-parent" in argv
     assert "--share-net" not in argv
 
 
 def test_kernel_environment_is_scrubbed(tmp_path):
     """Does the kernel get the seed but not the grader's secrets or paths?"""
-    spec = dataclasses.replace(_spec(tmp_path), env={"AUTOGRADER_SEED": "7"})
+    spec = sandbox.KernelSpec(runtime_dir=str(tmp_path), isolated=True,
+                              data_file=None, env={"AUTOGRADER_SEED": "7"})
     env = sandbox.kernel_env(spec, {"AWS_SECRET_ACCESS_KEY": "s3cr3t",
                                     "D2L_TIMEMACHINE": "/x",
                                     "JPY_PARENT_PID": "1",
@@ -159,9 +163,12 @@ def test_kernel_environment_is_scrubbed(tmp_path):
     assert env["AUTOGRADER_SEED"] == "7"
     assert env["NBGRADER_EXECUTION"] == "autograde"
     assert env["OMP_NUM_THREADS"] == "1"
-    assert env["HOME"] == "/tmp/home"
     for gone in ("AWS_SECRET_ACCESS_KEY", "D2L_TIMEMACHINE", "JPY_PARENT_PID"):
         assert gone not in env
+    with launch.Box(spec.box_spec("k")) as box:
+        whole = box.environment()
+    assert whole["HOME"] == "/box/home" and whole["AUTOGRADER_SEED"] == "7"
+    assert "AWS_SECRET_ACCESS_KEY" not in whole
 
 
 def test_missing_bwrap_refuses_with_the_opt_out(tmp_path, monkeypatch):
@@ -291,10 +298,10 @@ def test_sweep_removes_only_folders_of_dead_graders(tmp_path):
     unowned = tmp_path / "ag-unowned"
     for folder, pid in ((dead, done.pid), (live, os.getpid())):
         (folder / "c").mkdir(parents=True)
-        (folder / sandbox.OWNER_FILE).write_text(str(pid))
+        (folder / launch.OWNER_FILE).write_text(str(pid))
     unowned.mkdir()
     (tmp_path / "ag-file").write_text("not a folder")
-    removed = sandbox.sweep_stale_runtime_dirs(tmp_path)
+    removed = launch.sweep_stale_runtime_dirs(tmp_path)
     assert removed == [dead]
     assert not dead.exists()
     assert live.exists() and unowned.exists()
@@ -302,9 +309,9 @@ def test_sweep_removes_only_folders_of_dead_graders(tmp_path):
 
 
 def test_runtime_dir_records_its_owner():
-    path = sandbox._runtime_dir()
+    path = launch._runtime_dir()
     try:
-        assert (path / sandbox.OWNER_FILE).read_text() == str(os.getpid())
+        assert (path / launch.OWNER_FILE).read_text() == str(os.getpid())
     finally:
         import shutil
         shutil.rmtree(path)

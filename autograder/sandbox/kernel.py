@@ -1,47 +1,29 @@
-"""Run the student's notebook kernel in a sandbox, under limits (issue 6).
+"""nbgrader's kernel, started in a box (:mod:`autograder.sandbox.launch`).
 
 nbgrader's autograde executes notebooks through nbclient and a Jupyter
-kernel. Here that kernel is started as
+kernel. Here each notebook's kernel gets a fresh box of its own
+(:class:`SandboxKernelManager`): the watchdog, bubblewrap, then
+``python -m ipykernel_launcher -f CONN``. The kernel talks to the grader
+over ZMQ's ``ipc`` transport: unix sockets in the box's connection folder
+(the only host folder it may write), which cross the network namespace.
 
-    python -m autograder.limits ... -- bwrap ... -- python -m ipykernel_launcher -f CONN
-
-* ``bwrap`` (bubblewrap, Debian package ``bubblewrap``) gives the kernel new
-  namespaces (no network, own pids, own hostname, no capabilities) and a
-  file system made only of: the system (``/usr``, a few files of ``/etc``),
-  the Python install and the venv, the ``autograder`` package, the Time
-  Machine text at ``../data/timemachine.txt``, all read-only; and, writable,
-  the submission's scratch working directory, the evidence directory, a
-  private ``/tmp`` and the folder of the kernel's connection file. The course
-  (``solutions/``, the gradebook, other submissions) is not there at all.
-* The kernel talks to the grader over ZMQ's ``ipc`` transport: unix sockets
-  next to the connection file, which cross the network namespace (``tcp`` on
-  127.0.0.1 would not).
-* ``autograder.sandbox.watchdog`` (the watchdog) kills the kernel at the memory,
-  process or wall-time limit and says why.
-* :class:`SandboxedExecute` (nbgrader's ``Execute`` preprocessor, extended)
-  gives each cell its time limit, caps output while it arrives, and turns a
-  dead or stuck kernel into a clear error on that cell and "not run" on the
-  cells after it, so the notebook is always graded.
+:class:`SandboxedExecute` (nbgrader's ``Execute`` preprocessor, extended)
+gives each cell its time limit, caps output while it arrives, and turns a
+dead or stuck kernel into a clear error on that cell and "not run" on the
+cells after it, so the notebook is always executed to the end.
 
 Interface for the grading pipeline::
 
     from autograder.sandbox import kernel as sandbox
 
-    ok, reason = sandbox.available()          # bwrap works here? (cached)
     with sandbox.kernel_setup(workdir, evidence_dir, GRADING,
                               enabled=not no_sandbox,
                               deadline=time.time() + GRADING.submission_timeout_s,
                               env={"AUTOGRADER_SEED": str(seed)}) as kernel:
-        config.merge(kernel.config())         # traitlets Config for nbgrader
-        ... run nbgrader autograde (in-process NbGraderAPI / Autograde app);
-        ... or write kernel.config_dict() as nbgrader_config.json for a
+        ... write kernel.config_dict() as nbgrader_config.json for a
         ... subprocess ``nbgrader autograde``
         info = kernel.status()                # isolation, peak memory, limit hits
 
-* ``workdir`` is the folder nbgrader executes the notebooks in
-  (``autograded/<student>/<assignment>/`` of the scratch course); it must
-  hold only that submission. ``evidence_dir`` becomes
-  ``AUTOGRADER_EVIDENCE_DIR`` in the kernel.
 * ``kernel_setup(..., enabled=True)`` raises :class:`SandboxUnavailable`
   (a one-line reason ending in how to opt out) where bubblewrap is missing
   or fails its self-test. With ``enabled=False`` the kernel runs without
@@ -54,16 +36,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
-import glob
 import json
 import os
 import shutil
 import signal
 import stat
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -77,23 +55,14 @@ from nbgrader.preprocessors import Execute
 from traitlets import Float, Integer, Unicode
 from traitlets.config import Config
 
-import autograder
-from autograder.sandbox import watchdog as limits
 from autograder.config import GRADING, SANDBOX
+from autograder.sandbox import launch
+from autograder.sandbox import watchdog as limits
+from autograder.sandbox.launch import (  # noqa: F401  (re-exported)
+    ISOLATION_OFF, ISOLATION_ON, OPT_OUT, SandboxUnavailable, available,
+    sweep_stale_runtime_dirs,
+)
 
-ISOLATION_ON = "bubblewrap"
-ISOLATION_OFF = "off"
-OPT_OUT = (
-    "Install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap), or pass "
-    "--no-sandbox to grade without isolation (recorded in results.json)."
-)
-# /etc entries the kernel needs (dynamic loader, users, fonts, time zone);
-# nothing else of /etc (no shadow, no ssh keys) is visible.
-ETC_ALLOW = (
-    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group",
-    "nsswitch.conf", "hosts", "host.conf", "localtime", "timezone", "fonts",
-    "alternatives", "mime.types", "os-release", "matplotlibrc",
-)
 # Environment passed from the grader to the kernel (everything else dropped).
 ENV_PASS_PREFIXES = ("AUTOGRADER_", "NBGRADER_", "CUDA_", "NVIDIA_")
 ENV_PASS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "LD_LIBRARY_PATH", "TZ",
@@ -107,72 +76,22 @@ OUTPUT_LOST = (
     "and was dropped, with the rest of the cell's output")
 
 
-class SandboxUnavailable(RuntimeError):
-    """Grading was asked to isolate student code, and it cannot here."""
-
-
-# --------------------------------------------------------------------------
-# Is bubblewrap usable?
-
-
-def bwrap_path() -> str | None:
-    """The bubblewrap binary ($AUTOGRADER_BWRAP or ``bwrap`` on PATH)."""
-    return os.environ.get(SANDBOX.bwrap_env) or shutil.which("bwrap")
-
-
-@functools.lru_cache(maxsize=None)
-def _self_test(bwrap: str) -> tuple[bool, str]:
-    """Start the venv's Python in a throw-away sandbox like a kernel's."""
-    with tempfile.TemporaryDirectory(prefix="ag-selftest-") as tmp:
-        work = Path(tmp) / "work"
-        work.mkdir()
-        spec = KernelSpec(workdir=str(work), evidence_dir=str(work),
-                          conn_dir=str(work), runtime_dir=tmp, isolated=True,
-                          data_file=None)
-        cmd = bwrap_argv(spec, bwrap) + [
-            sys.executable, "-c", "import json, autograder; print('ok')"]
-        try:
-            out = subprocess.run(cmd, capture_output=True, text=True,
-                                 timeout=60, env=kernel_env(spec))
-        except (OSError, subprocess.TimeoutExpired) as err:
-            return False, f"bubblewrap did not start: {err}"
-    if out.returncode != 0 or out.stdout.strip() != "ok":
-        why = (out.stderr.strip().splitlines() or ["no message"])[-1]
-        return False, f"bubblewrap failed its self-test: {why}"
-    return True, f"bubblewrap works ({bwrap})"
-
-
-def available() -> tuple[bool, str]:
-    """Say whether student code can be sandboxed here, and why not.
-
-    Returns:
-        (True, what is used) or (False, a one-line reason).
-    """
-    if not sys.platform.startswith("linux"):
-        return False, f"the sandbox needs Linux (this is {sys.platform})"
-    bwrap = bwrap_path()
-    if not bwrap:
-        return False, "bubblewrap (bwrap) is not installed"
-    return _self_test(bwrap)
-
-
 # --------------------------------------------------------------------------
 # One submission's kernel set-up.
 
 
 @dataclasses.dataclass(frozen=True)
 class KernelSpec:
-    """What the kernel manager needs to start a sandboxed kernel (JSON)."""
+    """What the kernel manager needs to box each kernel (JSON)."""
 
-    workdir: str
-    evidence_dir: str
-    conn_dir: str        # connection file + ipc sockets (bound writable)
-    runtime_dir: str     # watchdog status files (not visible in the sandbox)
+    runtime_dir: str     # the submission's: kernels' status files land here
     isolated: bool
     data_file: str | None
     memory_bytes: int = GRADING.memory_bytes
     deadline: float = 0.0
     env: dict = dataclasses.field(default_factory=dict)
+    rw_dirs: tuple = ()  # host folders the kernel may write besides its own
+    ro_paths: tuple = ()  # host paths it may read besides the box's
 
     def dump(self, path: Path) -> None:
         """Write the spec as JSON."""
@@ -181,7 +100,19 @@ class KernelSpec:
     @classmethod
     def load(cls, path: str | Path) -> "KernelSpec":
         """Read a spec written by :meth:`dump`."""
-        return cls(**json.loads(Path(path).read_text()))
+        data = json.loads(Path(path).read_text())
+        data["rw_dirs"] = tuple(data.get("rw_dirs", ()))
+        data["ro_paths"] = tuple(data.get("ro_paths", ()))
+        return cls(**data)
+
+    def box_spec(self, name: str) -> launch.BoxSpec:
+        """The box of one kernel."""
+        return launch.BoxSpec(
+            name=name, env=kernel_env(self), rw_dirs=self.rw_dirs,
+            ro_paths=self.ro_paths, data_file=self.data_file,
+            isolated=self.isolated, memory_bytes=self.memory_bytes,
+            deadline=(self.deadline + SANDBOX.deadline_grace_s
+                      if self.deadline else 0.0))
 
 
 @dataclasses.dataclass
@@ -242,15 +173,11 @@ class SandboxKernel:
         }
 
     def cleanup(self) -> None:
-        """Remove the runtime folder; clear special files the kernel left.
-
-        The working and evidence directories stay (the grader reads them),
-        minus symlinks, FIFOs and the like (see :func:`sanitize_dir`), even
-        when the autograde run was killed before its own clean-up.
-        """
+        """Remove the runtime folder; clear special files in the evidence
+        folder (the kernel may write there; the grader reads it)."""
         shutil.rmtree(self.spec.runtime_dir, ignore_errors=True)
-        sanitize_dir(self.spec.workdir)
-        sanitize_dir(self.spec.evidence_dir)
+        for path in self.spec.rw_dirs:
+            sanitize_dir(path)
 
     def __enter__(self) -> "SandboxKernel":
         return self
@@ -259,74 +186,14 @@ class SandboxKernel:
         self.cleanup()
 
 
-# In each runtime folder: the process id of the grader that made it.
-OWNER_FILE = "owner.pid"
-
-
-def runtime_base() -> Path:
-    """Where the ``ag-*`` runtime folders go: the temp folder, or /tmp when
-    its path is too long for unix sockets."""
-    base = tempfile.gettempdir()
-    return Path("/tmp" if len(base) > 40 else base)
-
-
-def _runtime_dir() -> Path:
-    """A private, short folder (unix socket paths must stay < 108 bytes).
-
-    Folders left behind by graders that were killed first are swept away
-    (:func:`sweep_stale_runtime_dirs`).
-    """
-    base = runtime_base()
-    sweep_stale_runtime_dirs(base)
-    path = Path(tempfile.mkdtemp(prefix="ag-", dir=base))
-    (path / OWNER_FILE).write_text(str(os.getpid()))
-    return path
-
-
-def sweep_stale_runtime_dirs(base: Path) -> list[Path]:
-    """Remove the runtime folders of graders that are gone.
-
-    A grader killed with SIGKILL cannot clean up, so its ``ag-*`` folder
-    stays. This removes the folders in ``base`` that belong to this user
-    and whose owner process (``owner.pid``) no longer exists. Folders of
-    live graders, of other users, or without an owner file are left alone.
-
-    Returns:
-        The folders removed.
-    """
-    removed = []
-    for folder in sorted(Path(base).glob("ag-*")):
-        try:
-            if (folder.is_symlink() or not folder.is_dir()
-                    or folder.stat().st_uid != os.getuid()):
-                continue
-            pid = int((folder / OWNER_FILE).read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if pid > 0 and not _process_exists(pid):
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
-    return removed
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:      # someone else's process: it exists
-        return True
-    return True
-
-
 def kernel_setup(workdir, evidence_dir, limits_=GRADING, *, enabled=True,
                  deadline: float | None = None,
                  env: dict | None = None) -> SandboxKernel:
-    """Prepare the sandboxed kernel for grading one submission.
+    """Prepare the boxed kernels for grading one submission.
 
     Args:
-        workdir: the folder the notebooks are executed in (it must hold only
-            this submission); the kernel may write there.
+        workdir: the folder nbgrader writes the executed notebooks to; the
+            kernel never sees it (its working folder is the box's own).
         evidence_dir: where the kernel records evidence (created).
         limits_: a ``GradingLimits`` (timeouts, memory, output).
         enabled: isolate with bubblewrap; False only on the instructor's
@@ -338,34 +205,30 @@ def kernel_setup(workdir, evidence_dir, limits_=GRADING, *, enabled=True,
         SandboxUnavailable: ``enabled`` and bubblewrap cannot be used here.
     """
     if enabled:
-        ok, reason = available()
-        if not ok:
-            raise SandboxUnavailable(f"cannot sandbox student code: {reason}. "
-                                     + OPT_OUT)
-    workdir, evidence_dir = Path(workdir).resolve(), Path(evidence_dir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
+        launch.require_sandbox()
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    evidence_dir = Path(evidence_dir).resolve()
     evidence_dir.mkdir(parents=True, exist_ok=True)
-    runtime = _runtime_dir()
-    (runtime / "c").mkdir()
+    runtime = launch._runtime_dir()
     spec = KernelSpec(
-        workdir=str(workdir), evidence_dir=str(evidence_dir),
-        conn_dir=str(runtime / "c"), runtime_dir=str(runtime),
-        isolated=enabled, data_file=_data_file(workdir, copy=not enabled),
+        runtime_dir=str(runtime), isolated=enabled, data_file=_data_file(),
         memory_bytes=int(limits_.memory_bytes), deadline=float(deadline or 0),
         env={**(env or {}), "AUTOGRADER_EVIDENCE_DIR": str(evidence_dir)},
+        rw_dirs=(str(evidence_dir),),
+        # the notebooks still import the whole kit: mounted read-only
+        ro_paths=(str(launch.PACKAGE_DIR),),
     )
     spec_file = runtime / "spec.json"
     spec.dump(spec_file)
     return SandboxKernel(spec=spec, spec_file=spec_file, limits=limits_)
 
 
-def _data_file(workdir: Path, copy: bool) -> str | None:
-    """The verified Time Machine text (copied to ../data when unsandboxed)."""
+def _data_file() -> str | None:
+    """The verified Time Machine text (None when it cannot be found)."""
     from autograder import data
 
     try:
-        return str(data.install(workdir) if copy else data.locate(workdir,
-                                                                  download=False))
+        return str(data.locate(download=False))
     except data.DataNotFoundError:
         return None
 
@@ -376,90 +239,22 @@ def _default_autograde_preprocessors() -> list:
     return list(Autograde.class_traits()["autograde_preprocessors"].default())
 
 
-# --------------------------------------------------------------------------
-# The bubblewrap command line and the kernel's environment.
-
-
-def _system_binds() -> list[str]:
-    """/usr, the merged-/usr links, and the allowed files of /etc."""
-    args = ["--ro-bind", "/usr", "/usr"]
-    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
-        if os.path.islink(top):
-            args += ["--symlink", os.readlink(top), top]
-        elif os.path.isdir(top):
-            args += ["--ro-bind", top, top]
-    for name in ETC_ALLOW:
-        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    return args
-
-
-def _python_paths() -> list[str]:
-    """The Python install, the venv and the autograder package (read-only)."""
-    paths = {Path(sys.base_prefix).resolve(), Path(sys.prefix),
-             Path(autograder.__file__).resolve().parent}
-    return [str(p) for p in paths if not str(p).startswith("/usr/")]
-
-
-def _gpu_binds() -> list[str]:
-    """NVIDIA device nodes and /sys (read-only) where a GPU is present."""
-    devices = sorted(glob.glob("/dev/nvidia*"))
-    args = []
-    for dev in devices:
-        args += ["--dev-bind", dev, dev]
-    if devices:
-        args += ["--ro-bind-try", "/sys", "/sys"]
-    return args
-
-
-def bwrap_argv(spec: KernelSpec, bwrap: str | None = None) -> list[str]:
-    """The bubblewrap command (up to and including ``--``) for ``spec``."""
-    tmpfs = str(SANDBOX.tmpfs_bytes)
-    args = [
-        bwrap or bwrap_path(), "--unshare-all", "--unshare-user",
-        "--disable-userns", "--die-with-parent", "--new-session",
-        "--cap-drop", "ALL", "--hostname", "sandbox",
-        *_system_binds(), "--proc", "/proc", "--dev", "/dev",
-        "--size", tmpfs, "--tmpfs", "/dev/shm",
-        "--size", tmpfs, "--tmpfs", "/tmp", "--dir", "/tmp/home",
-        *_gpu_binds(),
-    ]
-    binds = [("--ro-bind", p) for p in _python_paths()]
-    binds += [("--bind", spec.workdir), ("--bind", spec.evidence_dir),
-              ("--bind", spec.conn_dir)]
-    for kind, path in sorted(set(binds), key=lambda b: len(Path(b[1]).parts)):
-        args += [kind, path, path]
-    if spec.data_file:
-        target = Path(spec.workdir).parent / "data" / Path(spec.data_file).name
-        args += ["--ro-bind", spec.data_file, str(target)]
-    return args + ["--chdir", spec.workdir, "--"]
-
-
 def kernel_env(spec: KernelSpec, environ=None) -> dict[str, str]:
-    """The kernel's whole environment: a clean base, a few passed, the spec's."""
+    """The variables the kernel gets from the grader (besides the box's)."""
     environ = os.environ if environ is None else environ
-    home = "/tmp/home" if spec.isolated else str(Path(spec.runtime_dir) / "home")
-    tmp = "/tmp" if spec.isolated else str(Path(spec.runtime_dir) / "tmp")
-    env = {
-        "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin",
-        "HOME": home, "TMPDIR": tmp, "LANG": "C.UTF-8",
-        "MPLCONFIGDIR": f"{home}/.config/matplotlib",
-        "IPYTHONDIR": f"{home}/.ipython", "XDG_CACHE_HOME": f"{home}/.cache",
-        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
-    }
-    for key, value in environ.items():
-        if (key.startswith(ENV_PASS_PREFIXES) or key in ENV_PASS) and \
-                key not in ENV_DROP:
-            env[key] = value
+    env = {key: value for key, value in environ.items()
+           if (key.startswith(ENV_PASS_PREFIXES) or key in ENV_PASS)
+           and key not in ENV_DROP}
     env.update(spec.env)
     return env
 
 
 # --------------------------------------------------------------------------
-# The kernel manager: ipc transport, watchdog + bwrap around ipykernel.
+# The kernel manager: ipc transport, each kernel in a box of its own.
 
 
 class SandboxKernelManager(AsyncKernelManager):
-    """Starts ipykernel under the watchdog and (when isolated) bubblewrap."""
+    """Starts ipykernel in a fresh box (watchdog, bubblewrap)."""
 
     spec_file = Unicode("", help="KernelSpec JSON written by kernel_setup").tag(
         config=True)
@@ -470,35 +265,26 @@ class SandboxKernelManager(AsyncKernelManager):
         self.transport = "ipc"
         self._spec = KernelSpec.load(self.spec_file)
         name = f"kernel-{uuid.uuid4().hex[:8]}"
-        self.connection_file = str(Path(self._spec.conn_dir) / f"{name}.json")
-        self.ip = str(Path(self._spec.conn_dir) / f"{name}-ipc")
-        self.status_file = Path(self._spec.runtime_dir) / f"status-{name}.json"
+        self._name = name
+        self._box = None
+        self._new_box()
+
+    def _new_box(self) -> None:
+        """A fresh box (and connection folder) for this kernel."""
+        self._box = launch.Box(self._spec.box_spec(self._name), shared=("c",))
+        conn = self._box.shared["c"]
+        self.connection_file = str(conn / f"{self._name}.json")
+        self.ip = str(conn / f"{self._name}-ipc")
 
     def format_kernel_cmd(self, extra_arguments=None) -> list[str]:
-        """ipykernel, wrapped in bwrap, wrapped in the watchdog."""
-        spec = self._spec
+        """ipykernel, in the box."""
         kernel = [sys.executable, "-m", "ipykernel_launcher", "-f",
                   self.connection_file, *(extra_arguments or [])]
-        if spec.isolated:
-            kernel = bwrap_argv(spec) + kernel
-        return [
-            sys.executable, "-m", "autograder.sandbox.watchdog",
-            "--status", str(self.status_file),
-            "--memory-bytes", str(spec.memory_bytes),
-            "--max-processes", str(SANDBOX.max_processes),
-            "--max-file-bytes", str(SANDBOX.max_file_bytes),
-            "--deadline", str(spec.deadline + SANDBOX.deadline_grace_s
-                              if spec.deadline else 0),
-            "--", *kernel,
-        ]
+        return self._box.command(kernel)
 
     async def _async_pre_start_kernel(self, **kw):
         cmd, kw = await super()._async_pre_start_kernel(**kw)
-        kw["env"] = kernel_env(self._spec)
-        kw["cwd"] = self._spec.workdir
-        # The watchdog itself runs outside the sandbox, with the grader's
-        # environment minus nothing it needs; the kernel gets kernel_env
-        # through it (bwrap passes its environment on).
+        kw.update(self._box.popen_kwargs())
         return cmd, kw
 
     def client(self, **kwargs):
@@ -511,7 +297,27 @@ class SandboxKernelManager(AsyncKernelManager):
 
     def watchdog_status(self) -> dict | None:
         """What the watchdog wrote (None while the kernel runs)."""
-        return limits.read_status(self.status_file)
+        return limits.read_status(self._box.status_file)
+
+    def _keep_status(self) -> None:
+        """Copy this kernel's watchdog status to the submission's folder."""
+        src = self._box.status_file
+        if src.is_file():
+            dest = Path(self._spec.runtime_dir) / f"status-{self._name}.json"
+            try:
+                shutil.copyfile(src, dest)
+            except OSError:
+                pass
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        self._keep_status()
+
+    def __del__(self):
+        box = getattr(self, "_box", None)
+        if box is not None:
+            self._keep_status()
+            box.close()
 
 
 # --------------------------------------------------------------------------
@@ -571,9 +377,8 @@ class SandboxedExecute(Execute):
             return super().preprocess(nb, resources, km)
         finally:
             if self.sandbox_spec:
-                spec = KernelSpec.load(self.sandbox_spec)
-                sanitize_dir(spec.workdir)
-                sanitize_dir(spec.evidence_dir)
+                for path in KernelSpec.load(self.sandbox_spec).rw_dirs:
+                    sanitize_dir(path)
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None,
                                  store_history=True):

@@ -206,8 +206,17 @@ class Watchdog:
     """
 
     def __init__(self, cmd, status_file, memory_bytes=0, max_processes=0,
-                 deadline=0.0, max_file_bytes=0, poll_s=SANDBOX.poll_s):
+                 deadline=0.0, max_file_bytes=0, poll_s=SANDBOX.poll_s,
+                 cwd=None, pass_stdio=False):
         self.cmd = list(cmd)
+        self.cwd = cwd
+        # A kernel's output goes over ZMQ: its stdout is discarded and its
+        # stderr's tail kept (sandbox start-up errors). A worker talks over
+        # its standard streams: they are the grader's pipes, passed on.
+        self.pass_stdio = pass_stdio
+        self.stdin, self.stdout, self.stderr = (
+            (None, None, None) if pass_stdio
+            else (subprocess.DEVNULL, subprocess.DEVNULL, subprocess.PIPE))
         self.status_file = Path(status_file)
         self.memory_bytes = memory_bytes
         self.max_processes = max_processes
@@ -228,11 +237,12 @@ class Watchdog:
         """
         env = {k: v for k, v in os.environ.items() if k != "JPY_PARENT_PID"}
         self.proc = subprocess.Popen(
-            self.cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, start_new_session=True,
+            self.cmd, env=env, stdin=self.stdin, stdout=self.stdout,
+            stderr=self.stderr, start_new_session=True, cwd=self.cwd,
             preexec_fn=_child_setup(self.max_file_bytes),
         )
-        threading.Thread(target=self._drain_stderr, daemon=True).start()
+        if not self.pass_stdio:
+            threading.Thread(target=self._drain_stderr, daemon=True).start()
 
     def _drain_stderr(self) -> None:
         """Keep the last 4 KB of stderr (sandbox start-up errors)."""
@@ -328,6 +338,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-file-bytes", type=int, default=SANDBOX.max_file_bytes)
     p.add_argument("--deadline", type=float, default=0.0,
                    help="time.time() at which to kill (0: none)")
+    p.add_argument("--cwd", default=None,
+                   help="working directory of the command (default: ours)")
+    p.add_argument("--pass-stdio", action="store_true",
+                   help="the command inherits our stdin, stdout and stderr")
     p.add_argument("cmd", nargs=argparse.REMAINDER)
     return p
 
@@ -341,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     launcher = os.environ.get("JPY_PARENT_PID", "")
     die_with_parent(int(launcher) if launcher.isdigit() else None)
     dog = Watchdog(cmd, args.status, args.memory_bytes, args.max_processes,
-                   args.deadline, args.max_file_bytes)
+                   args.deadline, args.max_file_bytes, cwd=args.cwd,
+                   pass_stdio=args.pass_stdio)
     signal.signal(signal.SIGINT, dog.interrupt)
     signal.signal(signal.SIGTERM, dog.terminate)
     return dog.run()
