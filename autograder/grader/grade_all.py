@@ -21,35 +21,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from autograder.grader import grade, publish
+from autograder.grader.submission import find_submissions  # noqa: F401
 from autograder.grader import results
 from autograder.grader import gradebook as gbook
 from autograder.config import (
-    ASSIGNMENT_ID, COURSE_ROOT, GRADING, GradingLimits,
+    COURSE_ROOT, GRADING, GradingLimits,
 )
-
-
-def find_submissions(directory: Path | str) -> dict[str, Path]:
-    """Student id -> submission, for the layouts ``grade-all`` accepts.
-
-    * nbgrader's ``submitted/<student>/<assignment>/`` (DIR may be the
-      course root, its ``submitted/`` folder, or any folder laid out so);
-    * one folder per student, holding the notebooks (at any depth);
-    * one .zip per student.
-    """
-    directory = Path(directory)
-    if (directory / "submitted").is_dir():
-        directory = directory / "submitted"
-    found = {}
-    for entry in sorted(directory.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            nested = entry / ASSIGNMENT_ID
-            found[grade.student_id(entry)] = (
-                nested if nested.is_dir() else entry)
-        elif entry.suffix == ".zip":
-            found[grade.student_id(entry)] = entry
-    return found
 
 
 def _sandbox_usable(wanted: bool) -> None:

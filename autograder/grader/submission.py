@@ -15,6 +15,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import contract
+from autograder.config import ASSIGNMENT_ID
 from autograder.grader.errors import GraderError
 
 NOTEBOOK_NAMES = tuple(nb.name for nb in contract.NOTEBOOKS)
@@ -154,3 +155,27 @@ def digest_of_submission(path: Path | str, names=NOTEBOOK_NAMES) -> str:
 
 def _file_digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def find_submissions(directory: Path | str) -> dict[str, Path]:
+    """Student id -> submission, for the layouts ``grade-all`` accepts.
+
+    * nbgrader's ``submitted/<student>/<assignment>/`` (DIR may be the
+      course root, its ``submitted/`` folder, or any folder laid out so);
+    * one folder per student, holding the notebooks (at any depth);
+    * one .zip per student.
+    """
+    directory = Path(directory)
+    if (directory / "submitted").is_dir():
+        directory = directory / "submitted"
+    found = {}
+    for entry in sorted(directory.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            nested = entry / ASSIGNMENT_ID
+            found[student_id(entry)] = (
+                nested if nested.is_dir() else entry)
+        elif entry.suffix == ".zip":
+            found[student_id(entry)] = entry
+    return found
