@@ -177,8 +177,8 @@ def test_missing_bwrap_refuses_with_the_opt_out(tmp_path, monkeypatch):
     ok, reason = sandbox.available()
     assert not ok and "did not start" in reason
     with pytest.raises(sandbox.SandboxUnavailable, match="--no-sandbox"):
-        sandbox.kernel_setup(tmp_path / "w", tmp_path / "e", enabled=True)
-    with sandbox.kernel_setup(tmp_path / "w", tmp_path / "e",
+        sandbox.kernel_setup(tmp_path / "w", enabled=True)
+    with sandbox.kernel_setup(tmp_path / "w",
                               enabled=False) as kernel:
         assert kernel.status()["isolation"] == "off"
 

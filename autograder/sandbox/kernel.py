@@ -16,7 +16,7 @@ Interface for the grading pipeline::
 
     from autograder.sandbox import kernel as sandbox
 
-    with sandbox.kernel_setup(workdir, evidence_dir, GRADING,
+    with sandbox.kernel_setup(workdir, GRADING,
                               enabled=not no_sandbox,
                               deadline=time.time() + GRADING.submission_timeout_s,
                               env={"AUTOGRADER_SEED": str(seed)}) as kernel:
@@ -186,20 +186,19 @@ class SandboxKernel:
         self.cleanup()
 
 
-def kernel_setup(workdir, evidence_dir, limits_=GRADING, *, enabled=True,
+def kernel_setup(workdir, limits_=GRADING, *, enabled=True,
                  deadline: float | None = None,
                  env: dict | None = None) -> SandboxKernel:
-    """Prepare the boxed kernels for grading one submission.
+    """Prepare the boxed kernels for executing one submission's notebooks.
 
     Args:
         workdir: the folder nbgrader writes the executed notebooks to; the
             kernel never sees it (its working folder is the box's own).
-        evidence_dir: where the kernel records evidence (created).
         limits_: a ``GradingLimits`` (timeouts, memory, output).
         enabled: isolate with bubblewrap; False only on the instructor's
             explicit opt-out (``--no-sandbox``).
         deadline: ``time.time()`` by which the whole submission must be done.
-        env: extra environment variables for the kernel (e.g. the seed).
+        env: extra environment variables for the kernel.
 
     Raises:
         SandboxUnavailable: ``enabled`` and bubblewrap cannot be used here.
@@ -207,17 +206,11 @@ def kernel_setup(workdir, evidence_dir, limits_=GRADING, *, enabled=True,
     if enabled:
         launch.require_sandbox()
     Path(workdir).mkdir(parents=True, exist_ok=True)
-    evidence_dir = Path(evidence_dir).resolve()
-    evidence_dir.mkdir(parents=True, exist_ok=True)
     runtime = launch._runtime_dir()
     spec = KernelSpec(
         runtime_dir=str(runtime), isolated=enabled, data_file=_data_file(),
         memory_bytes=int(limits_.memory_bytes), deadline=float(deadline or 0),
-        env={**(env or {}), "AUTOGRADER_EVIDENCE_DIR": str(evidence_dir)},
-        rw_dirs=(str(evidence_dir),),
-        # the notebooks still import the whole kit: mounted read-only
-        ro_paths=(str(launch.PACKAGE_DIR),),
-    )
+        env=dict(env or {}))
     spec_file = runtime / "spec.json"
     spec.dump(spec_file)
     return SandboxKernel(spec=spec, spec_file=spec_file, limits=limits_)
