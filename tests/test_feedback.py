@@ -77,8 +77,87 @@ def test_page_shows_scores_samples_and_escapes(recorded):
                                  ["deep_rnn.html"], "perplexity.png")
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "time travellerererer" in page and "time traveller for so" in page
-    assert "<img src='perplexity.png'" in page
-    assert "href='deep_rnn.html'" in page
+    assert '<img src="perplexity.png"' in page
+    assert 'href="deep_rnn.html"' in page
+
+
+def _doc(*tests, **marks):
+    """A results.json document, merged with the gradebook's ``marks``."""
+    merged = results.merge(list(tests), {g: results.Mark(*m)
+                                         for g, m in marks.items()},
+                           {"explain": "Good: it reads the future."})
+    return results.build(merged, execution_time=1, extra_data={})
+
+
+def test_page_says_each_message_once_with_other_sizes():
+    """Does each test show its message once, without its grade_id in
+    front, with the sizes of the visible test and the hidden test's as
+    "other sizes"?"""
+    t = results.TestResult(
+        "test_deep_rnn_shapes", "deep_rnn.ipynb", 2, 2.0,
+        "test_deep_rnn_shapes: outputs and state have the expected shapes\n"
+        "test_deep_rnn_shapes: outputs and state have the expected shapes",
+        detail={"sizes": {"vocab_size": 28, "num_hiddens": 16},
+                "other_sizes": {"vocab_size": 31, "num_hiddens": 9}})
+    page = feedback.render_index("alice", _doc(t), {}, [], None)
+    assert page.count("outputs and state have the expected shapes") == 1
+    assert "test_deep_rnn_shapes: outputs" not in page
+    assert "other sizes: vocab_size=31, num_hiddens=9" in page
+    assert "sizes: vocab_size=28, num_hiddens=16" in page
+
+
+def test_page_shows_manual_score_comment_and_override():
+    """Does the page show the written answer's manual score with the
+    instructor's comment, an override with what the autograder gave, and
+    comments on code cells, with the total counting them?"""
+    doc = _doc(results.TestResult("test_a", "deep_rnn.ipynb", 2, 0.0,
+                                  "CheckFailed: shape"),
+               results.TestResult("explain", "bidirectional_rnn.ipynb", 3,
+                                  None, manual=True),
+               test_a=(0.0, 2.0, None, False),
+               explain=(None, 3.0, None, False))
+    page = feedback.render_index("alice", doc, {}, [], None,
+                                 {"deep_rnn_fn": "Neat loop."})
+    assert "Score: <b>5 / 5</b>" in page
+    assert "Graded by the instructor." in page
+    assert "Good: it reads the future." in page
+    assert "the autograder gave 0 / 2" in page
+    assert "Neat loop." in page and "deep_rnn_fn" in page
+    assert "pending / 3" not in page
+
+
+def test_page_pending_answer_says_pending():
+    """Is a written answer nobody graded yet shown as pending, outside the
+    total (a known-bad input for the manual score check above)?"""
+    doc = _doc(results.TestResult("explain", "bidirectional_rnn.ipynb", 3,
+                                  None, manual=True))
+    page = feedback.render_index("alice", doc, {}, [], None)
+    assert "pending / 3" in page and "Score: <b>0 / 3</b>" in page
+    assert "Waiting for manual grading: 3 points" in page
+
+
+def test_page_has_no_grader_paths():
+    """Are grader scratch paths in a message rewritten to what the
+    student would see?"""
+    t = results.TestResult(
+        "test_a", "deep_rnn.ipynb", 2, 0.0, "FileNotFoundError: "
+        "/tmp/autograder-ab12/course/autograded/alice/data/x.txt")
+    page = feedback.render_index("alice", _doc(t), {}, [], None)
+    assert "/tmp/autograder" not in page and "../data/x.txt" in page
+
+
+def test_plot_and_text_quote_the_same_numbers(recorded):
+    """Do the page's sentences and the plot's legend give the same
+    numbers: the last epoch's training perplexity and the perplexity of
+    the trained model, which may differ?"""
+    runs = feedback.perplexity_runs(recorded)
+    runs[BI]["perplexity"] = 0.91  # evaluated after training: not 1.1
+    page = feedback.render_index("alice", None, runs, [], "p.png")
+    labels = feedback.plot_labels(BI, runs[BI])
+    assert "last epoch 1.10" in labels["curve"]
+    assert "after training 0.91" in labels["after"]
+    assert "(epoch 2): 1.10." in page and "judged: 0.91" in page
+    assert "threshold 1.50" in labels["threshold"]
 
 
 def test_page_without_evidence_says_so():

@@ -17,6 +17,7 @@ import zipfile
 
 import pytest
 
+from autograder.grader import freshness
 from autograder.grader import grade
 from autograder.grader import grade_all
 from autograder.grader import results
@@ -49,18 +50,35 @@ def test_folder_and_zip_per_student(tmp_path):
         "alice": tmp_path / "alice", "bob": tmp_path / "bob.zip"}
 
 
-def test_is_done_needs_the_same_input(tmp_path):
-    """Is a submission skipped only when its results.json records the hash
-    of the same notebooks?"""
+def test_skipped_only_when_input_solutions_and_grader_are_the_same(
+        tmp_path):
+    """Is a submission skipped only when its results.json records the
+    same notebooks, solutions and grader, and otherwise graded with the
+    reason (known-bad inputs: a changed notebook, changed solutions)?"""
     sub = tc.student(tmp_path / "alice", tc.ANSWERS)
     out = tmp_path / "results.json"
-    assert not grade_all.is_done(sub, out)
+    stamp = freshness.stamp({"deep_rnn.ipynb": b"1"})
+    assert grade_all.why_grade(sub, out, stamp) == "not graded yet"
     digest = grade.digest_of_submission(sub)
-    results.write(out, results.build([], execution_time=1,
-                                     extra_data={"input_sha256": digest}))
-    assert grade_all.is_done(sub, out)
+    results.write(out, results.build([], execution_time=1, extra_data={
+        "input_sha256": digest, **stamp}))
+    assert grade_all.why_grade(sub, out, stamp) is None
+    assert grade_all.why_grade(sub, out, stamp, force=True) == "--force"
+    assert grade_all.why_grade(sub, out, freshness.stamp(
+        {"deep_rnn.ipynb": b"2"})) == "the solutions or tests changed"
     tc.student(sub, {"add": "def add(a, b):\n    return 0"})
-    assert not grade_all.is_done(sub, out)
+    assert grade_all.why_grade(sub, out, stamp) == "the submission changed"
+
+
+def test_empty_folder_exits_with_a_reason(tmp_path, capsys):
+    """Does grade-all on an empty folder exit 2 with a reason, instead of
+    an empty table and exit 0?"""
+    (tmp_path / "class").mkdir()
+    code = grade_all.main(tmp_path / "class", course_root=tmp_path,
+                          source=tc.write_source(tmp_path / "source"),
+                          sandbox=False, quiet=True)
+    assert code == 2
+    assert "is empty: expected" in capsys.readouterr().err
 
 
 def _class(folder):

@@ -118,3 +118,88 @@ def test_export_csv_is_nbgraders(tmp_path, new_db, template_db):
     assert float(rows["alice"]["score"]) == 5.0
     assert float(rows["bob"]["score"]) == 0.0
     assert float(rows["alice"]["max_score"]) == 8.0
+
+
+def _grade_by_hand(url, student, gid, notebook, score, comment=None):
+    """Give a score as formgrader's grade API does (PUT /api/grade)."""
+    with gbook.open_gradebook(url) as gb:
+        grade = gb.find_grade(gid, notebook, ASSIGNMENT_ID, student)
+        grade.manual_score = score
+        grade.needs_manual_grade = False
+        if comment:
+            gb.find_comment(gid, notebook, ASSIGNMENT_ID,
+                            student).manual_comment = comment
+        gb.db.commit()
+
+
+def test_regrade_keeps_a_manual_grade(new_db, template_db):
+    """After the instructor grades the written answer, does a regrade
+    keep the grade (not ask for it again), as long as the answer is the
+    same?"""
+    url = new_db("gradebook.db")
+    gbook.record(url, "alice", _tests(), template_db=template_db)
+    _grade_by_hand(url, "alice", "explain", "bidirectional_rnn", 3.0,
+                   "Right: it sees the future.")
+    gbook.record(url, "alice", _tests(b=3.0), template_db=template_db)
+    assert gbook.recorded(url, "alice") == {
+        "test_a": 2.0, "test_b": 3.0, "explain": 3.0}
+    marks, comments = gbook.marks(url, "alice")
+    assert marks["explain"].manual_score == 3.0
+    assert not marks["explain"].needs_manual_grade
+    assert comments == {"explain": "Right: it sees the future."}
+
+
+def test_changed_answer_is_asked_again(new_db, template_db):
+    """Is a written answer reopened (its manual grade cleared, waiting for
+    a person) when the regrade says its text changed?"""
+    url = new_db("gradebook.db")
+    gbook.record(url, "alice", _tests(), template_db=template_db)
+    _grade_by_hand(url, "alice", "explain", "bidirectional_rnn", 3.0)
+    gbook.record(url, "alice", _tests(), template_db=template_db,
+                 reopen=frozenset({"explain"}))
+    marks, _ = gbook.marks(url, "alice")
+    assert marks["explain"].manual_score is None
+    assert marks["explain"].needs_manual_grade
+    assert gbook.recorded(url, "alice")["explain"] is None
+
+
+def test_override_survives_a_regrade(new_db, template_db):
+    """Does an instructor's score on an autograded test keep winning over
+    the autograder after a regrade, as in nbgrader?"""
+    url = new_db("gradebook.db")
+    gbook.record(url, "alice", _tests(b=0.0), template_db=template_db)
+    _grade_by_hand(url, "alice", "test_b", "bidirectional_rnn", 2.0)
+    gbook.record(url, "alice", _tests(b=0.0), template_db=template_db)
+    marks, _ = gbook.marks(url, "alice")
+    assert marks["test_b"].auto_score == 0.0
+    assert marks["test_b"].manual_score == 2.0
+    assert gbook.recorded(url, "alice")["test_b"] == 2.0
+
+
+def test_marks_of_a_missing_gradebook_are_empty(tmp_path):
+    """Is a gradebook file that does not exist read as empty, without
+    being created?"""
+    url = f"sqlite:///{tmp_path / 'none.db'}"
+    assert gbook.marks(url, "alice") == ({}, {})
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_grades_csv_shows_manual_grades_and_overrides(tmp_path, new_db,
+                                                       template_db):
+    """Does grades.csv keep nbgrader's columns, add each cell's score, and
+    name the cells waiting for a person and those the instructor set?"""
+    url = new_db("gradebook.db")
+    gbook.record(url, "alice", _tests(b=0.0), template_db=template_db)
+    gbook.record(url, "bob", _tests(), template_db=template_db)
+    _grade_by_hand(url, "alice", "test_b", "bidirectional_rnn", 2.0)
+    _grade_by_hand(url, "alice", "explain", "bidirectional_rnn", 3.0)
+    path = gbook.export_csv(url, tmp_path / "grades.csv")
+    rows = {r["student_id"]: r for r in csv.DictReader(path.open())}
+    assert list(rows["alice"])[:3] == ["assignment", "duedate", "timestamp"]
+    assert float(rows["alice"]["score"]) == 7.0
+    assert rows["alice"]["test_b"] == "2" and rows["alice"]["explain"] == "3"
+    assert rows["alice"]["set_by_instructor"] == "test_b explain"
+    assert rows["alice"]["pending_manual_grading"] == ""
+    assert rows["bob"]["explain"] == ""
+    assert rows["bob"]["pending_manual_grading"] == "explain"
+    assert rows["bob"]["set_by_instructor"] == ""

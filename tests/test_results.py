@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from autograder.grader import results
-from autograder.grader.results import TestResult
+from autograder.grader.results import Mark, TestResult
 
 
 def _tests():
@@ -78,10 +78,85 @@ def test_write_is_atomic_and_readable(tmp_path):
 
 
 def test_score_table_marks_each_outcome():
-    """Does the table show ok, FAIL and ? per test, and the total?"""
+    """Does the table show ok, FAIL and ? per test, and the total of all
+    points with what is pending?"""
     doc = results.build(_tests(), execution_time=1, extra_data={})
     table = results.score_table({"alice": doc})
     row = next(line for line in table.splitlines()
                if line.startswith("alice"))
-    assert row.split()[1:] == ["ok", "FAIL", "?", "2/5"]
+    assert row.split()[1:] == ["ok", "FAIL", "?", "2/8", "(3", "pending)"]
     assert "1: test_a" in table
+
+
+def _marks(**by_id):
+    return {gid: Mark(*m) for gid, m in by_id.items()}
+
+
+def test_manual_grade_replaces_pending():
+    """Once the instructor grades the written answer, does results.json
+    show its score, count it in the total, and stop saying pending?"""
+    tests = results.merge(_tests(), _marks(explain=(None, 3.0, None, False)))
+    doc = results.build(tests, execution_time=1, extra_data={})
+    entry = results.tests_of(doc)["explain"]
+    assert entry["score"] == 3.0 and entry["status"] == "passed"
+    assert "pending" not in entry["tags"]
+    assert doc["score"] == 5.0
+    assert doc["extra_data"]["pending_manual_points"] == 0
+    assert "Graded by the instructor: 3 / 3" in entry["output"]
+    row = results.score_table({"alice": doc}).splitlines()[1]
+    assert row.split()[1:] == ["ok", "FAIL", "ok*", "5/8"]
+
+
+def test_manual_grade_asked_again_stays_pending():
+    """Is a written answer whose grade nbgrader asks for again (needs
+    manual grade) still pending, whatever score it held?"""
+    tests = results.merge(_tests(), _marks(explain=(None, 3.0, None, True)))
+    assert results.tests_of(results.build(
+        tests, execution_time=1, extra_data={}))["explain"]["status"] == \
+        results.PENDING
+
+
+def test_override_wins_and_says_so():
+    """Does an instructor's score on an autograded test win over the
+    autograder's, tagged as an override that names both scores?"""
+    tests = results.merge(_tests(), _marks(test_b=(0.0, 2.0, None, False)),
+                          {"test_b": "Fine: the shapes were right."})
+    entry = results.tests_of(results.build(
+        tests, execution_time=1, extra_data={}))["test_b"]
+    assert entry["score"] == 2.0 and "override" in entry["tags"]
+    assert "the autograder gave 0 / 3" in entry["output"]
+    assert "CheckFailed: shape" in entry["output"]
+    assert "Instructor's comment: Fine" in entry["output"]
+    assert entry["extra_data"]["autograder_score"] == 0.0
+
+
+def test_without_marks_nothing_changes():
+    """Are the autograder's results kept as they are when the gradebook
+    holds nothing beyond them (a known-good input for merge)?"""
+    tests = results.merge(_tests(), _marks(test_a=(2.0, None, None, False)))
+    assert [t.score for t in tests] == [2.0, 0.0, None]
+    assert all(t.graded_by == results.AUTOGRADER for t in tests)
+
+
+def test_round_trip_recovers_the_autograders_view():
+    """Read back from results.json, are the autograder's own scores and
+    messages recovered (not the instructor's), so that taking an override
+    back restores the autograder's score?"""
+    merged = results.merge(_tests(), _marks(
+        test_b=(0.0, 2.0, None, False), explain=(None, 1.0, None, False)))
+    doc = results.build(merged, execution_time=1, extra_data={})
+    back = results.tests_from(json.loads(json.dumps(doc)))
+    assert back == _tests()
+    assert results.rebuild(doc, results.merge(back, {})) == results.build(
+        _tests(), execution_time=1, extra_data={})
+
+
+def test_sizes_travel_in_extra_data():
+    """Are the sizes a test ran with (visible and hidden) kept per test?"""
+    t = TestResult("test_a", "deep_rnn.ipynb", 2, 2.0, "ok",
+                   detail={"sizes": {"num_hiddens": 16},
+                           "other_sizes": {"num_hiddens": 9}})
+    doc = results.build([t], execution_time=1, extra_data={})
+    extra = results.tests_of(doc)["test_a"]["extra_data"]
+    assert extra["other_sizes"] == {"num_hiddens": 9}
+    assert results.tests_from(doc)[0].detail == t.detail

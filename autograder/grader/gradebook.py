@@ -5,10 +5,16 @@ The gradebook is nbgrader's own database: by default the SQLite file
 process writes to it: the grader's main process. Workers of ``grade-all``
 only grade; their results are recorded one at a time, under a file lock, so
 that two ``grade`` commands run by hand cannot interleave either.
+
+People's grades stay: recording a regrade never touches a manual score
+given in formgrader (nbgrader's ``Grade.manual_score``), except for a
+written answer whose text changed, which goes back to "needs manual
+grading". An override of an autograded test keeps winning, as in nbgrader.
 """
 from __future__ import annotations
 
 import contextlib
+import csv
 import fcntl
 import hashlib
 import os
@@ -23,7 +29,7 @@ from sqlalchemy import exc as sa_exc
 from nbgrader.api import Gradebook, MissingEntry
 
 from autograder.config import ASSIGNMENT_ID, COURSE_ROOT
-from autograder.grader.results import TestResult
+from autograder.grader.results import Mark, TestResult
 
 # Must equal c.CourseDirectory.course_id in nbgrader_config.py, so that
 # nbgrader's own commands (generate_feedback, export, formgrader) see the
@@ -80,6 +86,13 @@ def tools_on_path() -> None:
         os.environ["PATH"] = bindir + os.pathsep + path
 
 
+def exists(url: str) -> bool:
+    """False for an SQLite gradebook whose file is not made yet (opening
+    it would make it, which takes nbgrader seconds)."""
+    return not url.startswith("sqlite:///") or Path(
+        url.removeprefix("sqlite:///")).is_file()
+
+
 def open_gradebook(url: str) -> Gradebook:
     """Open (creating if needed) the gradebook at ``url`` for this course."""
     tools_on_path()
@@ -117,20 +130,24 @@ def copy_assignment(source: Gradebook, dest: Gradebook,
 
 
 def record(url: str, student: str, tests: list[TestResult], *,
-           template_db: str, assignment: str = ASSIGNMENT_ID) -> None:
-    """Record one student's grades (replacing earlier ones).
+           template_db: str, assignment: str = ASSIGNMENT_ID,
+           reopen: frozenset[str] = frozenset()) -> None:
+    """Record one student's autograded scores (replacing earlier ones).
 
     Args:
         url: the course gradebook.
         student: the student id.
-        tests: every graded cell; manual cells are left for a person.
+        tests: every graded cell; a pending manual cell keeps the grade a
+            person gave it, unless its grade_id is in ``reopen``.
         template_db: a gradebook holding the assignment's structure
             (created from the solutions for this grading run).
         assignment: the assignment id.
+        reopen: written answers whose text changed since they were graded:
+            their manual grade is cleared and asked for again.
     """
     with single_writer(url):
         _seed_from_template(url, template_db)
-        _record(url, student, tests, template_db, assignment)
+        _record(url, student, tests, template_db, assignment, reopen)
 
 
 def _seed_from_template(url: str, template_db: str) -> None:
@@ -150,7 +167,7 @@ def _seed_from_template(url: str, template_db: str) -> None:
 
 
 def _record(url: str, student: str, tests: list[TestResult],
-            template_db: str, assignment: str) -> None:
+            template_db: str, assignment: str, reopen: frozenset[str]) -> None:
     with open_gradebook(template_db) as src, open_gradebook(url) as gb:
         copy_assignment(src, gb, assignment)
         gb.update_or_create_student(student)
@@ -160,23 +177,50 @@ def _record(url: str, student: str, tests: list[TestResult],
             warnings.simplefilter("ignore", sa_exc.SAWarning)
             gb.update_or_create_submission(assignment, student)
         for t in tests:
-            _set_grade(gb, t, student, assignment)
+            _set_grade(gb, t, student, assignment, t.grade_id in reopen)
         gb.db.commit()
 
 
 def _set_grade(gb: Gradebook, t: TestResult, student: str,
-               assignment: str) -> None:
+               assignment: str, reopen: bool) -> None:
+    """Store the autograder's score; leave a person's grade alone."""
     notebook = Path(t.notebook).stem
     try:
         grade = gb.find_grade(t.grade_id, notebook, assignment, student)
     except MissingEntry:
         return  # a cell the course gradebook does not know: not recorded
+    if reopen:
+        grade.manual_score = grade.extra_credit = None
     if t.pending:
         grade.auto_score = None
-        grade.needs_manual_grade = True
+        grade.needs_manual_grade = grade.manual_score is None
     else:
         grade.auto_score = float(t.score)
         grade.needs_manual_grade = False
+
+
+def marks(url: str, student: str, assignment: str = ASSIGNMENT_ID
+          ) -> tuple[dict[str, Mark], dict[str, str]]:
+    """A student's grades and the instructor's comments, as recorded now.
+
+    Returns:
+        (grade_id -> :class:`~autograder.grader.results.Mark`, cell name ->
+        the instructor's comment); both empty for a student never graded.
+    """
+    if not exists(url):
+        return {}, {}
+    with open_gradebook(url) as gb:
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return {}, {}
+        grades = {g.name: Mark(g.auto_score, g.manual_score, g.extra_credit,
+                               bool(g.needs_manual_grade))
+                  for nb in sub.notebooks for g in nb.grades}
+        comments = {c.name: c.manual_comment.strip()
+                    for nb in sub.notebooks for c in nb.comments
+                    if c.manual_comment and c.manual_comment.strip()}
+    return grades, comments
 
 
 def recorded(url: str, student: str,
@@ -191,12 +235,68 @@ def recorded(url: str, student: str,
                 for nb in sub.notebooks for g in nb.grades}
 
 
-def export_csv(url: str, dest: Path | str) -> Path:
-    """Write nbgrader's CSV export (``grades.csv``) of the gradebook."""
+# Columns grades.csv adds after nbgrader's own (which come first, unchanged).
+CSV_EXTRA = ("pending_manual_grading", "set_by_instructor")
+
+
+def export_csv(url: str, dest: Path | str,
+               assignment: str = ASSIGNMENT_ID) -> Path:
+    """Write ``grades.csv``: nbgrader's CSV export, then who set what.
+
+    nbgrader's columns come first and unchanged (``score`` is its total,
+    manual grades and overrides included). Then one column per graded
+    cell (its score; empty while it waits for manual grading), and
+    :data:`CSV_EXTRA`: the cells waiting for a person, and the cells whose
+    score the instructor set (a manual grade or an override), each a
+    space-separated list of grade_ids.
+    """
     from nbgrader.plugins.export import CsvExportPlugin
 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
     with open_gradebook(url) as gb:
-        CsvExportPlugin(to=str(dest)).export(gb)
+        CsvExportPlugin(to=str(tmp)).export(gb)
+        cells = _cell_names(gb, assignment)
+        per_student = {s.id: _cell_columns(gb, s.id, cells, assignment)
+                       for s in gb.students}
+    with open(tmp, newline="") as f:
+        rows = list(csv.DictReader(f))
+        columns = list(rows[0]) if rows else []
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, columns + cells + list(CSV_EXTRA))
+        writer.writeheader()
+        for row in rows:
+            extra = (per_student.get(row["student_id"], {})
+                     if row.get("assignment") == assignment else {})
+            writer.writerow({**row, **extra})
+    os.replace(tmp, dest)
     return dest
+
+
+def _cell_names(gb: Gradebook, assignment: str) -> list[str]:
+    """The assignment's graded cells, notebook by notebook."""
+    try:
+        a = gb.find_assignment(assignment)
+    except MissingEntry:
+        return []
+    return [c.name for nb in a.notebooks for c in nb.grade_cells]
+
+
+def _cell_columns(gb: Gradebook, student: str, cells: list[str],
+                  assignment: str) -> dict[str, str]:
+    """One student's per-cell columns of grades.csv."""
+    try:
+        sub = gb.find_submission(assignment, student)
+    except MissingEntry:
+        return {}
+    grades = {g.name: g for nb in sub.notebooks for g in nb.grades}
+    row = {name: "" if grades[name].needs_manual_grade
+           or grades[name].score is None else f"{grades[name].score:g}"
+           for name in cells if name in grades}
+    row["pending_manual_grading"] = " ".join(
+        n for n in cells if n in grades and grades[n].needs_manual_grade)
+    row["set_by_instructor"] = " ".join(
+        n for n in cells if n in grades and not grades[n].needs_manual_grade
+        and (grades[n].manual_score is not None or grades[n].extra_credit))
+    return row
