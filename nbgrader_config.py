@@ -2,7 +2,8 @@
 
 solutions/<assignment>/ is nbgrader's source directory (notebooks with
 solutions and hidden tests); assignments/<assignment>/ is its release
-directory (what students get). Run nbgrader from the repo root.
+directory (what students get). Run nbgrader, and formgrader
+(``.venv/bin/jupyter lab`` or ``jupyter server``), from the repo root.
 """
 import os
 
@@ -17,3 +18,22 @@ c.CourseDirectory.release_directory = "assignments"
 # per cell comes from autograder.config (GradingLimits); this is the ceiling
 # for a plain `nbgrader autograde` run by hand.
 c.ExecutePreprocessor.timeout = 600
+
+# Student output is inert wherever an instructor looks at it. formgrader and
+# `nbgrader generate_feedback` render notebooks with nbconvert's
+# HTMLExporter, whose sanitize_html is off by default: a <script> a student
+# printed would run in the instructor's Jupyter origin (with the Jupyter
+# API, as the server's user). With it on, it comes out as text.
+# (`python -m autograder feedback` passes the same setting on its command
+# line, so it holds for a course folder without this file too.)
+c.HTMLExporter.sanitize_html = True
+
+# Not configured, on purpose:
+# * MathJax: formgrader's notebook template calls nbconvert's mathjax()
+#   macro without a URL, so HTMLExporter.mathjax_url is not used and math
+#   is typeset by MathJax from its CDN; offline it shows as raw $...$.
+# * The exchange (c.Exchange.root): the kit releases by committing
+#   assignments/ and collects with `grade-all DIR`, so formgrader's
+#   "release" and "collect" (which need the exchange) stay unavailable, and
+#   its "exchange directory does not exist" warning can be ignored.
+# See the README, "Manual grading".

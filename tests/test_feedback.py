@@ -1,10 +1,10 @@
 """Tests of autograder/grader/feedback.py: per-student HTML feedback."""
 from __future__ import annotations
 
-import pytest
-import torch
+import json
 
-from autograder.grader import evidence
+import pytest
+
 from autograder.grader import feedback
 from autograder.grader import grade
 from autograder.grader import results
@@ -16,64 +16,49 @@ DEEP = "test_build_deep_lstm_perplexity"
 BI = "test_build_bidirectional_lstm_perplexity"
 
 
-def _entry(curve, samples, threshold=1.5):
-    """An evidence entry shaped like autograder/student/perplexity.py's collect."""
-    return {"kind": "deep", "perplexities": curve, "epochs": len(curve),
-            "max_perplexity": threshold, "perplexity": curve[-1],
-            "samples": samples, "error": None,
-            "state_dict": {"w": torch.zeros(2)}}
+def _run(curve, samples, threshold=1.5):
+    """A trained model's run, as grade.feedback_material keeps it."""
+    return {"curve": curve, "epochs": list(range(1, len(curve) + 1)),
+            "threshold": threshold, "samples": samples,
+            "perplexity": curve[-1], "error": None}
 
 
 @pytest.fixture
-def recorded(tmp_path):
-    """Evidence of both perplexity tests, recorded as the kernel does."""
-    folder = tmp_path / "evidence"
-    evidence.record(DEEP, _entry([9.0, 4.0, 1.3], ["time traveller for so"]),
-                    folder)
-    evidence.record(BI, _entry([8.0, 1.1], ["time travellerererer"]), folder)
-    return folder
+def runs():
+    """Both perplexity tests' runs."""
+    return {DEEP: _run([9.0, 4.0, 1.3], ["time traveller for so"]),
+            BI: _run([8.0, 1.1], ["time travellerererer"])}
 
 
-def test_runs_read_curve_threshold_and_samples(recorded):
-    """Are both models' curves, thresholds, final perplexity and samples
-    read from the recorded evidence?"""
-    runs = feedback.perplexity_runs(recorded)
-    assert runs[DEEP]["curve"] == [9.0, 4.0, 1.3]
-    assert runs[DEEP]["epochs"] == [1, 2, 3]
-    assert runs[DEEP]["threshold"] == 1.5
-    assert runs[BI]["samples"] == ["time travellerererer"]
-    assert runs[BI]["perplexity"] == 1.1
+def test_saved_runs_read_back_and_ignore_junk(runs, tmp_path):
+    """Are the runs kept at publishing read back, and anything that is not
+    a known model's run (or not JSON) ignored?"""
+    path = tmp_path / "alice.json"
+    path.write_text(json.dumps({"perplexity": {**runs, "other": {},
+                                               BI + "x": 3}}))
+    assert feedback.saved_runs(path) == runs
+    (tmp_path / "bad.json").write_text("{not json")
+    assert feedback.saved_runs(tmp_path / "bad.json") == {}
+    assert feedback.saved_runs(tmp_path / "none.json") == {}
 
 
-def test_forged_evidence_gives_no_run(tmp_path):
-    """Is evidence that is not plain data (not safely loadable) ignored,
-    rather than unpickled?"""
-    folder = tmp_path / "evidence"
-    folder.mkdir()
-    torch.save([Exception("not plain data")], evidence.path_of(folder, DEEP))
-    (folder / f"{BI}.pt").write_bytes(b"not a torch file")
-    assert feedback.perplexity_runs(folder) == {}
-    assert feedback.perplexity_runs(tmp_path / "none") == {}
-
-
-def test_plot_is_a_png(recorded, tmp_path):
+def test_plot_is_a_png(runs, tmp_path):
     """Is the perplexity curve written as a PNG, and skipped when there is
     no curve at all?"""
-    path = feedback.plot_curves(feedback.perplexity_runs(recorded),
-                                tmp_path / "p.png")
+    path = feedback.plot_curves(runs, tmp_path / "p.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert feedback.plot_curves({}, tmp_path / "q.png") is None
     assert not (tmp_path / "q.png").exists()
 
 
-def test_page_shows_scores_samples_and_escapes(recorded):
+def test_page_shows_scores_samples_and_escapes(runs):
     """Does the page list every test with its message, both models'
     samples, and escape what the student's code printed?"""
     doc = results.build([results.TestResult(
         "test_x", "deep_rnn.ipynb", 2, 0.0, "<script>alert(1)</script>")],
         execution_time=1, extra_data={})
     page = feedback.render_index("alice", doc,
-                                 feedback.perplexity_runs(recorded),
+                                 runs,
                                  ["deep_rnn.html"], "perplexity.png")
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "time travellerererer" in page and "time traveller for so" in page
@@ -146,11 +131,10 @@ def test_page_has_no_grader_paths():
     assert "/tmp/autograder" not in page and "../data/x.txt" in page
 
 
-def test_plot_and_text_quote_the_same_numbers(recorded):
+def test_plot_and_text_quote_the_same_numbers(runs):
     """Do the page's sentences and the plot's legend give the same
     numbers: the last epoch's training perplexity and the perplexity of
     the trained model, which may differ?"""
-    runs = feedback.perplexity_runs(recorded)
     runs[BI]["perplexity"] = 0.91  # evaluated after training: not 1.1
     page = feedback.render_index("alice", None, runs, [], "p.png")
     labels = feedback.plot_labels(BI, runs[BI])
@@ -165,6 +149,16 @@ def test_page_without_evidence_says_so():
     page = feedback.render_index("bob", None, {}, [], None)
     assert "No training evidence was recorded" in page
     assert "No results.json" in page
+
+
+def test_nbgrader_feedback_is_sanitised(tmp_path):
+    """Does the kit's generate_feedback call turn nbconvert's sanitize_html
+    on, so that a course folder without the kit's nbgrader_config.py
+    renders student output inert too?"""
+    cmd = feedback.nbgrader_feedback_command(tmp_path, "sqlite:///x.db",
+                                             "alice")
+    assert "--HTMLExporter.sanitize_html=True" in cmd
+    assert cmd[-1] == "--student=alice"
 
 
 def test_no_graded_students_exits_non_zero(tmp_path, capsys):

@@ -2,8 +2,9 @@
 
 nbgrader's ``generate_feedback`` renders each autograded notebook with its
 scores and comments (``feedback/<student>/<assignment>/<notebook>.html``).
-Next to those, this module writes, from the evidence the grading run
-recorded (``.grading/evidence/<student>/``, loaded safely):
+Next to those, this module writes, from the material the grading run
+kept (``.grading/feedback/<student>.json``: each trained model's run, see
+:func:`autograder.grader.grade.feedback_material`):
 
 * ``perplexity.png``: the perplexity curve of each model the grader trained,
   with the threshold it had to beat;
@@ -30,7 +31,6 @@ from pathlib import Path
 
 import jinja2
 
-from autograder.grader import evidence
 from autograder.grader import publish
 from autograder.grader import redact
 from autograder.grader import results
@@ -46,38 +46,6 @@ MODELS = {
     "test_build_deep_lstm_perplexity": "deep LSTM (num_layers=2)",
     "test_build_bidirectional_lstm_perplexity": "bidirectional LSTM",
 }
-# Keys of a perplexity test's evidence entry (autograder/student/perplexity.py,
-# ``collect``): the per-epoch curve, the threshold, the generated text, and
-# the perplexity the grader evaluated after training.
-CURVE_KEYS = ("perplexities",)
-THRESHOLD_KEYS = ("max_perplexity",)
-SAMPLE_KEYS = ("samples",)
-FINAL_KEYS = ("perplexity",)
-
-
-# --------------------------------------------------------------------------
-# Reading the evidence
-
-
-def _first(entry: dict, keys) -> object:
-    for key in keys:
-        if key in entry and entry[key] is not None:
-            return entry[key]
-    return None
-
-
-def _floats(value) -> list[float]:
-    """A curve as a list of floats (from a list, tuple or 1-D tensor)."""
-    if value is None:
-        return []
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    try:
-        return [float(v) for v in value]
-    except (TypeError, ValueError):
-        return []
-
-
 def _material(path: Path) -> dict:
     """The feedback material written when the submission was published
     (``.grading/feedback/<student>.json``); empty when unreadable."""
@@ -94,46 +62,6 @@ def saved_runs(path: Path) -> dict[str, dict]:
     runs = _material(path).get("perplexity")
     return {g: r for g, r in (runs or {}).items()
             if g in MODELS and type(r) is dict}
-
-
-def perplexity_runs(folder: Path) -> dict[str, dict]:
-    """grade_id -> {"curve", "epochs", "threshold", "samples"} per model.
-
-    Evidence that is missing or unusable gives no entry (the feedback page
-    then says so); it never raises.
-    """
-    runs = {}
-    for gid in MODELS:
-        try:
-            entries = evidence.load(folder, gid) or []
-        except evidence.BadEvidence:
-            entries = []
-        entries = [e for e in entries if type(e) is dict]
-        if entries:
-            runs[gid] = _run_of(entries[-1])
-    return runs
-
-
-def _number(value) -> float | None:
-    return float(value) if type(value) in (int, float) else None
-
-
-def _run_of(entry: dict) -> dict:
-    curve = _floats(_first(entry, CURVE_KEYS))
-    samples = _first(entry, SAMPLE_KEYS)
-    if isinstance(samples, str):
-        samples = [samples]
-    final = _number(_first(entry, FINAL_KEYS))
-    return {
-        "curve": curve,
-        "epochs": list(range(1, len(curve) + 1)),
-        "threshold": _number(_first(entry, THRESHOLD_KEYS)),
-        "samples": [str(s) for s in (samples or []) if type(s) is str],
-        "perplexity": final if final is not None else (
-            curve[-1] if curve else None),
-        "error": entry.get("error") if type(entry.get("error")) is str
-        else None,
-    }
 
 
 # --------------------------------------------------------------------------
@@ -197,7 +125,7 @@ def plot_curves(runs: dict[str, dict], path: Path) -> Path | None:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, ax = plt.subplots(figsize=(6, 5))
     for gid, run in runs.items():
         if run["curve"]:
             _plot_model(ax, run, plot_labels(gid, run))
@@ -208,7 +136,9 @@ def plot_curves(runs: dict[str, dict], path: Path) -> Path | None:
     ax.yaxis.set_major_formatter(plain)
     ax.yaxis.set_minor_formatter(plain)
     ax.set_title("Perplexity while the grader trained your models")
-    ax.legend(fontsize=7)
+    # Below the axes, so that it never hides a curve.
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+              ncol=2, frameon=False)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -329,28 +259,34 @@ def _sizes(sizes) -> str:
 # The command
 
 
-def run_nbgrader_feedback(course_root: Path, url: str,
-                          student: str | None) -> None:
-    """Run ``nbgrader generate_feedback`` for one student or everyone.
+def nbgrader_feedback_command(course_root: Path, url: str,
+                              student: str | None) -> list[str]:
+    """The ``nbgrader generate_feedback`` command line.
 
     Student output stays inert: the notebooks are rendered with nbconvert's
     ``sanitize_html`` on (a ``<script>`` a student printed comes out as
     text), whatever the course's configuration says.
-
-    Raises:
-        RuntimeError: nbgrader failed, with its error line.
     """
-    gbook.tools_on_path()
     cmd = [sys.executable, "-m", "nbgrader", "generate_feedback",
            ASSIGNMENT_ID, "--force",
            f"--CourseDirectory.root={course_root}",
            f"--CourseDirectory.course_id={gbook.COURSE_ID}",
            f"--CourseDirectory.db_url={url}",
            "--HTMLExporter.sanitize_html=True"]
-    if student:
-        cmd.append(f"--student={student}")
-    proc = subprocess.run(cmd, cwd=course_root, capture_output=True,
-                          text=True, timeout=600)
+    return cmd + ([f"--student={student}"] if student else [])
+
+
+def run_nbgrader_feedback(course_root: Path, url: str,
+                          student: str | None) -> None:
+    """Run ``nbgrader generate_feedback`` for one student or everyone.
+
+    Raises:
+        RuntimeError: nbgrader failed, with its error line.
+    """
+    gbook.tools_on_path()
+    proc = subprocess.run(
+        nbgrader_feedback_command(course_root, url, student),
+        cwd=course_root, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         raise RuntimeError(error_line(proc.stderr + proc.stdout))
 

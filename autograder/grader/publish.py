@@ -152,23 +152,13 @@ def publish(outcome: Outcome, template: Template, *, db_url: str,
     return _publish(
         student, outcome.tests, outcome.messages,
         {**outcome.extra, **freshness.stamp(template.solutions())},
-        outcome.execution_time, notebooks, _material_of(outcome, home),
+        outcome.execution_time, notebooks, _material_of(outcome),
         template_db=template.db_url, db_url=db_url, out=Path(out), home=home)
 
 
-def _material_of(outcome: Outcome, home: Path) -> dict:
-    """The feedback material of an outcome: its own, or (from a grader
-    that still records evidence files) the runs read from its evidence,
-    which is then kept too."""
-    material = dict(getattr(outcome, "feedback", None) or {})
-    folder = getattr(outcome, "evidence", None)
-    if folder is not None:
-        from autograder.grader import feedback
-
-        material = material or {"perplexity": feedback.perplexity_runs(
-            folder)}
-        _replace_dir(folder, evidence_dir(outcome.submission.student, home))
-    return material
+def _material_of(outcome: Outcome) -> dict:
+    """The feedback material of an outcome (each trained model's run)."""
+    return dict(getattr(outcome, "feedback", None) or {})
 
 
 def _publish(student: str, tests: list, messages: list, extra: dict,
