@@ -26,6 +26,9 @@ from pathlib import Path
 from autograder.config import GRADING
 
 PENDING = "pending manual grading"
+# The parts of a test's detail that results.json keeps (in the test's
+# extra_data): the sizes of the visible test and of the hidden test.
+DETAIL_KEYS = ("sizes", "other_sizes")
 AUTOGRADER, INSTRUCTOR = "autograder", "instructor"
 
 
@@ -168,7 +171,8 @@ def _entry(result: TestResult) -> dict:
              "autograder_score": (result.auto_score
                                   if result.graded_by == INSTRUCTOR
                                   else result.score)}
-    extra.update({k: v for k, v in result.detail.items() if v})
+    extra.update({k: result.detail[k] for k in DETAIL_KEYS
+                  if result.detail.get(k)})
     shown = clip(_shown_output(result))
     if shown != clip(result.output):
         extra["message"] = clip(result.output)
@@ -208,8 +212,7 @@ def tests_from(document: dict) -> list[TestResult]:
             None if auto is None else float(auto),
             extra.get("message", entry.get("output", "")),
             manual="manual" in tags,
-            detail={k: extra[k] for k in ("sizes", "other_sizes")
-                    if extra.get(k)}))
+            detail={k: extra[k] for k in DETAIL_KEYS if extra.get(k)}))
     return tests
 
 
