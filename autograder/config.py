@@ -146,3 +146,27 @@ class SandboxConfig:
 
 
 SANDBOX = SandboxConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterConfig:
+    """Grading on a Dask cluster (``grade-all --cluster``, issue 13).
+
+    How often a task whose worker died is tried again is Dask's own
+    ``distributed.scheduler.allowed-failures`` (3), set on the scheduler.
+    """
+
+    # Seconds to reach the scheduler (Dask's own default is 30 s).
+    connect_timeout_s: float = 30.0
+    # Seconds to wait for a first worker when the scheduler has none yet
+    # (a Slurm or Kubernetes worker can take minutes to be scheduled).
+    worker_wait_s: float = 600.0
+    # Jobs (~120 KB each: two notebooks and the two solutions) submitted
+    # ahead of their results: this many per worker thread, at least
+    # ``min_in_flight``. Dask queues them on the scheduler; two per thread
+    # keeps every thread fed without holding a whole class in memory.
+    in_flight_per_thread: int = 2
+    min_in_flight: int = 8
+
+
+CLUSTER = ClusterConfig()
