@@ -73,7 +73,8 @@ def main(directory, *, workers: int | None = None, db: str | None = None,
          course_root: Path | str = COURSE_ROOT,
          source: Path | str | None = None, sandbox: bool = True,
          limits: GradingLimits = GRADING, force: bool = False,
-         grades_csv: str | Path | None = None, quiet: bool = False) -> int:
+         grades_csv: str | Path | None = None, quiet: bool = False,
+         cluster: str | None = None, resources: dict | None = None) -> int:
     """Grade every submission in ``directory``.
 
     Args:
@@ -92,6 +93,11 @@ def main(directory, *, workers: int | None = None, db: str | None = None,
         grades_csv: the gradebook's CSV export (default: grades.csv in
             ``out_dir``, else beside the gradebook).
         quiet: no progress bar and no table.
+        cluster: grade on the Dask scheduler at this address (e.g.
+            ``tcp://10.0.0.5:8786``) instead of local workers
+            (:mod:`autograder.grader.cluster`).
+        resources: with ``cluster``, what each task needs of a worker,
+            e.g. ``{"GPU": 1}``.
 
     Returns:
         0 when every submission was graded; 1 when the grader could not
@@ -103,7 +109,7 @@ def main(directory, *, workers: int | None = None, db: str | None = None,
     where = publish.places(course_root, db, out_dir)
     url, out_dir = where.db_url, where.results
     try:
-        _sandbox_usable(sandbox)
+        _sandbox_usable(sandbox and not cluster)  # else: each worker's
         subs = find_submissions(directory)
         template = grade.build_template(source or grade.default_source(
             course_root))
@@ -118,10 +124,22 @@ def main(directory, *, workers: int | None = None, db: str | None = None,
                                     force))}
     todo = {s: subs[s] for s in reasons}
     workers = workers or limits.workers or os.cpu_count() or 1
-    failures = _run_batch(todo, template, workers=workers, url=url,
-                          out_dir=out_dir, course_root=course_root,
-                          sandbox=sandbox, limits=limits, quiet=quiet,
-                          extra=stamp, notes=notes)
+    if cluster:
+        try:
+            failures = _run_on_cluster(
+                todo, template, cluster=cluster, resources=resources,
+                url=url, out_dir=out_dir, course_root=course_root,
+                sandbox=sandbox, limits=limits, quiet=quiet, extra=stamp,
+                notes=notes)
+        except grade.GraderError as err:
+            print(f"grade-all: cannot grade {directory} on {cluster}: {err}",
+                  file=sys.stderr)
+            return 2
+    else:
+        failures = _run_batch(todo, template, workers=workers, url=url,
+                              out_dir=out_dir, course_root=course_root,
+                              sandbox=sandbox, limits=limits, quiet=quiet,
+                              extra=stamp, notes=notes)
     refreshed = [s for s in subs if s not in todo and publish.refresh(
         s, db_url=url, out=out_dir / s / "results.json")]
     csv = gbook.export_csv(url, grades_csv or where.grades_csv)
@@ -163,6 +181,38 @@ def _run_batch(todo: dict[str, Path], template, *, workers: int, url: str,
                 bar.write(f"{student}: not graded: {why}")
             bar.update(1)
     bar.close()
+    return failures
+
+
+def _run_on_cluster(todo: dict[str, Path], template, *, cluster: str,
+                    resources: dict | None, url: str, out_dir: Path,
+                    course_root: Path, sandbox: bool, limits: GradingLimits,
+                    quiet: bool, extra: dict | None = None,
+                    notes: dict | None = None) -> dict[str, str]:
+    """Grade ``todo`` on the Dask scheduler at ``cluster``
+    (:mod:`autograder.grader.cluster`); publish in this thread as each
+    result arrives, as :func:`_run_batch` does.
+
+    Raises:
+        GraderError: no scheduler, no worker, or every worker refused.
+    """
+    from autograder.grader import cluster as dask_cluster
+
+    if not todo:
+        return {}
+    failures = {}
+    with tqdm(total=len(todo), unit="submission", disable=quiet,
+              desc=f"grading on {cluster}") as bar:
+        for student, job in dask_cluster.graded(
+                todo, template, address=cluster, sandbox=sandbox,
+                limits=limits, resources=resources, note=bar.write):
+            why = _publish(job, template, url=url, course_root=course_root,
+                           out=out_dir / student / "results.json",
+                           extra=extra, notes=(notes or {}).get(student, ()))
+            if why:
+                failures[student] = why
+                bar.write(f"{student}: not graded: {why}")
+            bar.update(1)
     return failures
 
 
