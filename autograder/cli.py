@@ -50,6 +50,16 @@ def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(w) for w in _words(text))
 
 
+def _resources(text: str) -> dict[str, float]:
+    """'GPU=1,MEM=2' -> {'GPU': 1.0, 'MEM': 2.0} (as ``dask worker
+    --resources`` takes them)."""
+    pairs = [w.split("=", 1) for w in _words(text)]
+    if any(len(p) != 2 for p in pairs):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not NAME=N[,NAME=N...], e.g. GPU=1")
+    return {name: float(n) for name, n in pairs}
+
+
 def _given(args, *names) -> dict:
     """The named options that were given (None means: the module default)."""
     values = {n: getattr(args, n) for n in names}
@@ -60,7 +70,7 @@ def _bench(a):
     return _call("bench", **_given(
         a, "epochs", "num_hiddens", "kinds", "devices", "threads", "seed",
         "repeats", "rtol", "grading", "e2e", "submissions", "workers",
-        "sandbox", "out", "quiet",
+        "sandbox", "cluster", "out", "quiet",
     ))
 
 
@@ -90,6 +100,10 @@ def _add_bench(sub) -> None:
     b.add_argument("--submissions", type=int, default=4)
     b.add_argument("--workers", type=_ints, default=(1, 2))
     b.add_argument("--no-sandbox", dest="sandbox", action="store_false")
+    b.add_argument("--cluster", metavar="ADDRESS", help="with --e2e, also "
+                   "grade through Dask: 'local' starts a scheduler and W "
+                   "workers here for each W of --workers; tcp://HOST:PORT "
+                   "uses that scheduler's workers")
     b.add_argument("--out", default=None)
     b.add_argument("--quiet", action="store_true")
     b.set_defaults(run=_bench)
@@ -150,11 +164,17 @@ def _add_grading(sub) -> None:
                     "<student>/results.json go (default: results/)")
     ga.add_argument("--force", action="store_true",
                     help="re-grade submissions already graded and unchanged")
+    ga.add_argument("--cluster", metavar="tcp://HOST:PORT", help="grade on "
+                    "this Dask scheduler's workers instead of local ones")
+    ga.add_argument("--resources", type=_resources, metavar="NAME=N",
+                    help="with --cluster, what each submission needs of a "
+                    "worker, e.g. GPU=1 (workers started with --resources "
+                    "GPU=1)")
     _grading_options(ga)
     ga.set_defaults(run=lambda a: _call(
         "grade_all", directory=a.directory, workers=a.workers, db=a.db,
         out_dir=a.out_dir, force=a.force, sandbox=a.sandbox,
-        limits=_limits(a)))
+        limits=_limits(a), **_given(a, "cluster", "resources")))
 
     f = sub.add_parser("feedback", help="per-student HTML feedback, with "
                        "the perplexity curve and generated samples")
