@@ -137,3 +137,66 @@ def test_end_to_end_curve(monkeypatch):
     assert one["speedup"] == 1.0
     assert two["speedup"] == pytest.approx(2.0, rel=0.25)
     assert two["submissions_per_min"] > one["submissions_per_min"]
+
+
+def _fake_results(out, task_s):
+    """results.json files as a cluster run writes them (one per task)."""
+    for i, seconds in enumerate(task_s):
+        path = out / f"s{i}" / "results.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(
+            {"extra_data": {"worker": {"address": "tcp://w", "task_s":
+                                       seconds}}}))
+
+
+def test_cluster_point_ratio_and_overhead(tmp_path):
+    """Does a cluster point give its throughput as a ratio to local grading
+    with as many workers, and the worker time not spent in tasks per
+    submission?"""
+    _fake_results(tmp_path, [20.0, 22.0, 18.0, 20.0])
+    local = [{"workers": 1, "seconds": 90.0}, {"workers": 2, "seconds": 45.0}]
+    got = bench._dask_point(tmp_path, rc=0, seconds=50.0, threads=2,
+                            start_s=7.0, local=local)
+    assert got["workers"] == 2 and got["submissions"] == 4
+    assert got["ratio_to_local"] == pytest.approx(45.0 / 50.0)
+    assert got["task_s_mean"] == 20.0
+    # 2 workers x 50 s = 100 s of worker time, 80 s of it in tasks
+    assert got["overhead_per_submission_s"] == pytest.approx(5.0)
+    assert got["submissions_per_min"] == pytest.approx(4.8)
+    alone = bench._dask_point(tmp_path, rc=0, seconds=50.0, threads=3,
+                              start_s=7.0, local=local)
+    assert alone["ratio_to_local"] is None   # no local run with 3 workers
+
+
+def test_cluster_mode_grades_once_per_worker_count(tmp_path, monkeypatch):
+    """Does ``cluster="local"`` grade the batch through a scheduler with
+    each worker count, and an address once with the workers it has?
+    (Dask and grading are faked.)"""
+    import contextlib
+
+    from autograder.grader import grade_all
+
+    calls = []
+
+    @contextlib.contextmanager
+    def fake_dask(cluster, workers, sandbox):
+        yield f"tcp://{cluster}-{workers}", workers or 3, 1.0
+
+    def fake_main(batch, *, cluster, out_dir, **kwargs):
+        calls.append(cluster)
+        _fake_results(out_dir, [1.0, 1.0])
+        return 0
+
+    monkeypatch.setattr(bench, "_dask", fake_dask)
+    monkeypatch.setattr(grade_all, "main", fake_main)
+    local = [{"workers": 1, "seconds": 4.0}, {"workers": 2, "seconds": 2.0}]
+    points = bench.through_dask(tmp_path / "batch", tmp_path, cluster="local",
+                                workers=(1, 2), sandbox=False, local=local)
+    assert calls == ["tcp://local-1", "tcp://local-2"]
+    assert [p["workers"] for p in points] == [1, 2]
+    assert all(p["rc"] == 0 and p["submissions"] == 2 for p in points)
+    points = bench.through_dask(tmp_path / "batch", tmp_path / "a",
+                                cluster="sched:8786", workers=(1, 2),
+                                sandbox=False, local=local)
+    assert calls[-1] == "tcp://sched:8786-None"
+    assert [p["workers"] for p in points] == [3]

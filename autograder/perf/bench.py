@@ -14,13 +14,16 @@ In one run, on the same machine, data, seed and model:
    perplexity checks under the grading budget, with the book's model.
 3. **End to end** (``end_to_end=True``): the wall time to grade one complete
    submission, and N submissions with W workers (``autograder.grader.grade`` and
-   ``autograder.grader.grade_all``).
+   ``autograder.grader.grade_all``); with ``cluster``, the same N through a
+   Dask scheduler (``grade-all --cluster``): throughput as a ratio to local
+   grading with as many workers, and the overhead per submission.
 
 Timings on a shared machine are noisy: compare the ratios measured in the
 same run, not absolute numbers across runs.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -252,12 +255,18 @@ def cores_busy(before, after, cores: int) -> float | None:
     return round(cores * (after[0] - before[0]) / (after[1] - before[1]), 2)
 
 
-def end_to_end(*, submissions: int, workers, sandbox: bool) -> dict:
+def end_to_end(*, submissions: int, workers, sandbox: bool,
+               cluster: str | None = None) -> dict:
     """Wall time to grade one complete submission, and N with W workers.
 
     Each point also records how many cores the machine kept busy on
     average while it ran: throughput can only grow with workers while
     there are idle cores left.
+
+    Args:
+        submissions, workers, sandbox: N, the Ws, and the sandbox.
+        cluster: also grade the N through Dask (:func:`through_dask`):
+            ``"local"`` or a scheduler's address.
     """
     from autograder.release import examples
     from autograder.grader import grade
@@ -293,10 +302,99 @@ def end_to_end(*, submissions: int, workers, sandbox: bool) -> dict:
         for p in curve:
             if base:
                 p["speedup"] = round(base["seconds"] / p["seconds"], 2)
-        return {"one_submission": one, "batch": curve, "sandbox": sandbox,
-                "cores": cores}
+        report = {"one_submission": one, "batch": curve, "sandbox": sandbox,
+                  "cores": cores}
+        if cluster:
+            report["cluster"] = through_dask(
+                batch, tmp, cluster=cluster, workers=workers,
+                sandbox=sandbox, local=curve)
+        return report
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def through_dask(batch: Path, tmp: Path, *, cluster: str, workers,
+                 sandbox: bool, local: list[dict]) -> list[dict]:
+    """Grade ``batch`` through a Dask scheduler, once per worker count.
+
+    Args:
+        batch: the submissions (one folder each).
+        tmp: a scratch folder for the gradebooks and results.
+        cluster: ``"local"``: a scheduler and W one-thread worker processes
+            on this machine for each W in ``workers``; else the address
+            of a running scheduler, graded once with the workers it has.
+        workers, sandbox: the worker counts, and the sandbox.
+        local: the local points (:func:`end_to_end`) of the same batch.
+
+    Returns:
+        One point per worker count: seconds and submissions/min;
+        ``ratio_to_local``, the throughput over local grading with as many
+        workers (>1: faster); ``task_s_mean``, a task's wall time on its
+        worker; ``overhead_per_submission_s``, the worker time not spent in
+        tasks per submission, (seconds x workers - sum of task times) / N:
+        the scheduler's round trips, the transfers and the client's side;
+        ``start_s``, starting the workers and their kit check (once per
+        batch, not counted in ``seconds``).
+    """
+    from autograder.grader import grade_all
+
+    points = []
+    for w in (workers if cluster == "local" else (None,)):
+        with _dask(cluster, w, sandbox) as (address, threads, start_s):
+            out = tmp / f"dask{w or ''}"
+            begin = time.perf_counter()
+            rc = grade_all.main(batch, cluster=address, db=str(out / "g.db"),
+                                out_dir=out, sandbox=sandbox,
+                                grades_csv=out / "grades.csv", quiet=True)
+            seconds = time.perf_counter() - begin
+        points.append(_dask_point(out, rc=rc, seconds=seconds,
+                                  threads=threads, start_s=start_s,
+                                  local=local))
+    return points
+
+
+def _dask_point(out: Path, *, rc: int, seconds: float, threads: int,
+                start_s: float, local: list[dict]) -> dict:
+    """One :func:`through_dask` point, from the results.json it wrote."""
+    tasks = [json.loads(p.read_text())["extra_data"]["worker"]["task_s"]
+             for p in sorted(out.glob("*/results.json"))]
+    same = next((p for p in local if p["workers"] == threads), None)
+    return {
+        "workers": threads, "submissions": len(tasks), "rc": rc,
+        "seconds": round(seconds, 2), "start_s": round(start_s, 2),
+        "submissions_per_min": round(60 * len(tasks) / seconds, 2),
+        "ratio_to_local": (round(same["seconds"] / seconds, 3)
+                           if same else None),
+        "task_s_mean": round(sum(tasks) / max(1, len(tasks)), 2),
+        "overhead_per_submission_s": round(
+            (seconds * threads - sum(tasks)) / max(1, len(tasks)), 2),
+    }
+
+
+@contextlib.contextmanager
+def _dask(cluster: str, workers: int | None, sandbox: bool):
+    """Yield (scheduler address, worker threads, seconds to start them).
+
+    ``"local"`` starts a scheduler and ``workers`` one-thread worker
+    processes here (Dask's LocalCluster) and waits until each has passed
+    the kit's check; an address is used as it is.
+    """
+    from distributed import Client, LocalCluster
+
+    from autograder.grader import cluster as dask_cluster
+
+    begin = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        address = cluster
+        if cluster == "local":
+            address = stack.enter_context(LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True,
+                dashboard_address=None)).scheduler_address
+        client = stack.enter_context(Client(address, set_as_default=False))
+        client.run(dask_cluster.refusal_off_loop,
+                   dask_cluster.requirements(sandbox))
+        threads = sum(client.nthreads().values())
+        yield address, threads, time.perf_counter() - begin
 
 
 def machine() -> dict:
@@ -343,7 +441,8 @@ def main(*, epochs: int = 10, num_hiddens: tuple[int, ...] | None = None,
          seed: int = 0, repeats: int = 1, rtol: float = RTOL,
          grading: bool = True, e2e: bool = False, submissions: int = 4,
          workers: tuple[int, ...] = (1, 2), sandbox: bool = True,
-         out: str | Path | None = None, quiet: bool = False) -> int:
+         cluster: str | None = None, out: str | Path | None = None,
+         quiet: bool = False) -> int:
     """Run the benchmark and write its JSON.
 
     Args:
@@ -361,6 +460,8 @@ def main(*, epochs: int = 10, num_hiddens: tuple[int, ...] | None = None,
         e2e: also time grading complete submissions (one; N with W
             workers).
         submissions, workers, sandbox: for ``e2e``.
+        cluster: with ``e2e``, also grade through Dask: ``"local"`` (a
+            scheduler and W workers started here) or a scheduler's address.
         out: the JSON (default: benchmarks/results-<cpu|cuda>.json); the
             figure (:mod:`autograder.perf.benchplot`) goes beside it as .png.
 
@@ -412,7 +513,8 @@ def main(*, epochs: int = 10, num_hiddens: tuple[int, ...] | None = None,
                       f"{g['total_seconds']:.2f} s", flush=True)
     if e2e:
         report["end_to_end"] = end_to_end(
-            submissions=submissions, workers=workers, sandbox=sandbox)
+            submissions=submissions, workers=workers, sandbox=sandbox,
+            cluster=cluster)
         if not quiet:
             print(json.dumps(report["end_to_end"], indent=1))
     out = Path(out) if out else OUT_DIR / (
