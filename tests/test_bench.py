@@ -163,6 +163,7 @@ def test_cluster_point_ratio_and_overhead(tmp_path):
     # 2 workers x 50 s = 100 s of worker time, 80 s of it in tasks
     assert got["overhead_per_submission_s"] == pytest.approx(5.0)
     assert got["submissions_per_min"] == pytest.approx(4.8)
+    assert got["extra_per_submission_s"] == pytest.approx((50 - 45) / 4)
     alone = bench._dask_point(tmp_path, rc=0, seconds=50.0, threads=3,
                               start_s=7.0, local=local)
     assert alone["ratio_to_local"] is None   # no local run with 3 workers

@@ -187,10 +187,19 @@ def refusal(req: Requirements) -> str | None:
     return "; ".join(found) if found else None
 
 
-async def refusal_off_loop(req: Requirements) -> str | None:
-    """:func:`refusal` in a thread, off the worker's event loop
-    (``client.run`` and plugins run in the event loop)."""
-    return await asyncio.to_thread(refusal, req)
+async def admission(req: Requirements) -> str | None:
+    """The worker's answer to a client: :func:`refusal`, and when it
+    agrees, the grading code imported (torch, d2l, nbgrader: seconds), so
+    that its first task does not wait for them. Runs in a thread, off the
+    worker's event loop (``client.run`` and plugins run in the loop)."""
+    return await asyncio.to_thread(_admit_here, req)
+
+
+def _admit_here(req: Requirements) -> str | None:
+    why = refusal(req)
+    if not why:
+        import autograder.grader.grade  # noqa: F401  (the warm-up)
+    return why
 
 
 # The machine's sandbox and data do not change while a worker runs.
@@ -225,7 +234,7 @@ class KitCheck(WorkerPlugin):
         self.req = req
 
     async def setup(self, worker) -> None:
-        why = await refusal_off_loop(self.req)
+        why = await admission(self.req)
         if not why:
             return
         message = f"worker {worker.address} refuses to grade: {why}"
@@ -314,7 +323,7 @@ def admit(client: Client, req: Requirements) -> list[str]:
         raise GraderError(f"no worker joined the scheduler within "
                           f"{CLUSTER.worker_wait_s:.0f} s (ClusterConfig."
                           "worker_wait_s)") from err
-    answers = client.run(refusal_off_loop, req, on_error="return")
+    answers = client.run(admission, req, on_error="return")
     refused = {address: _reason(answer)
                for address, answer in answers.items() if answer}
     if refused:

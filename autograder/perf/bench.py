@@ -333,6 +333,7 @@ def through_dask(batch: Path, tmp: Path, *, cluster: str, workers,
         worker; ``overhead_per_submission_s``, the worker time not spent in
         tasks per submission, (seconds x workers - sum of task times) / N:
         the scheduler's round trips, the transfers and the client's side;
+        ``extra_per_submission_s``, (seconds - local seconds) / N; and
         ``start_s``, starting the workers and their kit check (once per
         batch, not counted in ``seconds``).
     """
@@ -368,6 +369,9 @@ def _dask_point(out: Path, *, rc: int, seconds: float, threads: int,
         "task_s_mean": round(sum(tasks) / max(1, len(tasks)), 2),
         "overhead_per_submission_s": round(
             (seconds * threads - sum(tasks)) / max(1, len(tasks)), 2),
+        "extra_per_submission_s": (round(
+            (seconds - same["seconds"]) / max(1, len(tasks)), 2)
+            if same else None),
     }
 
 
@@ -391,7 +395,7 @@ def _dask(cluster: str, workers: int | None, sandbox: bool):
                 n_workers=workers, threads_per_worker=1, processes=True,
                 dashboard_address=None)).scheduler_address
         client = stack.enter_context(Client(address, set_as_default=False))
-        client.run(dask_cluster.refusal_off_loop,
+        client.run(dask_cluster.admission,
                    dask_cluster.requirements(sandbox))
         threads = sum(client.nthreads().values())
         yield address, threads, time.perf_counter() - begin
