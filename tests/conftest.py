@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import os
 import sys
 import types
 from pathlib import Path
@@ -21,7 +22,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import solutions_ref  # noqa: E402
-from autograder import nbtests  # noqa: E402
+from autograder.student import checks, registry  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -158,46 +159,56 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def _run_checks(s, hidden=False):
-    """Every non-perplexity nbtests call on ``s`` (visible or hidden sizes)."""
-    size = (lambda gid, **kw: nbtests.hidden_sizes(gid)) if hidden else \
-        (lambda gid, **kw: kw)
-    deep = dict(vocab_size=28, num_hiddens=16, num_layers=2, batch_size=3,
-                num_steps=5)
-    model = dict(vocab_size=28, num_hiddens=16, num_layers=2)
-    bi = dict(vocab_size=28, num_hiddens=16, batch_size=3, num_steps=5)
-    nbtests.deep_rnn_shapes(s.get_deep_rnn_params, s.init_deep_rnn_state,
-                            s.deep_rnn, **size("test_deep_rnn_shapes", **deep))
-    nbtests.deep_rnn_params(s.get_deep_rnn_params,
-                            **size("test_deep_rnn_params", **model))
-    nbtests.deep_rnn_matches_torch(
-        s.get_deep_rnn_params, s.init_deep_rnn_state, s.deep_rnn,
-        **size("test_deep_rnn_matches_torch", **deep))
-    nbtests.build_deep_lstm_shapes(
-        s.build_deep_lstm, **size("test_build_deep_lstm_shapes", **deep))
-    nbtests.build_deep_lstm_params(
-        s.build_deep_lstm, **size("test_build_deep_lstm_params", **model))
-    nbtests.build_deep_lstm_device(
-        s.build_deep_lstm, **size("test_build_deep_lstm_device", **model))
-    nbtests.birnn_shapes(s.get_birnn_params, s.init_birnn_state, s.birnn,
-                         **size("test_birnn_shapes", **bi))
-    nbtests.birnn_params(s.get_birnn_params, **size(
-        "test_birnn_params", vocab_size=28, num_hiddens=16))
-    nbtests.birnn_matches_torch(s.get_birnn_params, s.init_birnn_state,
-                                s.birnn, **size("test_birnn_matches_torch",
-                                                **bi))
-    for kind in ("shapes", "params", "device"):
-        gid = f"test_build_bidirectional_lstm_{kind}"
-        kw = deep if kind == "shapes" else model
-        getattr(nbtests, gid[5:])(s.build_bidirectional_lstm,
-                                  **size(gid, **kw))
-    nbtests.leaks_future_causality(s.leaks_future)
+def _run_checks(s, hidden=False, *, skip=("perplexity",)):
+    """Run every test's check on the functions of module ``s``, here.
+
+    Args:
+        hidden: use other sizes (drawn as the grader draws them, seed 0).
+        skip: checks not to run (the perplexity checks train a model).
+
+    Returns:
+        grade_id -> the check's message.
+    """
+    from autograder.grader import verdicts
+
+    found = {}
+    for test in registry.TESTS:
+        if test.check in skip:
+            continue
+        sizes = (verdicts.hidden_sizes(test, 0) if hidden
+                 else test.visible_sizes)
+        fns = {role: getattr(s, fn) for role, fn in test.roles.items()}
+        found[test.grade_id] = checks.run_here(
+            test.check, fns, sizes, names=test.roles, **test.kwargs)[0]
+    return found
 
 
 @pytest.fixture
 def run_checks():
-    """Run every non-perplexity nbtests call, as a notebook's cells would.
+    """Run every test's check (but the perplexity ones) on a module of
+    student functions, as the self-checks do.
 
     Call it as ``run_checks(module_with_student_functions, hidden=False)``.
     """
     return _run_checks
+
+
+# --------------------------------------------- CI: no sandbox is a failure
+
+REQUIRE_SANDBOX = "AUTOGRADER_REQUIRE_SANDBOX"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """With AUTOGRADER_REQUIRE_SANDBOX=1 (.ci/run), a test skipped because
+    the sandbox cannot run here fails instead: CI must grade in bubblewrap."""
+    outcome = yield
+    report = outcome.get_result()
+    if not (report.skipped and os.environ.get(REQUIRE_SANDBOX) == "1"):
+        return
+    reason = (report.longrepr[-1] if isinstance(report.longrepr, tuple)
+              else str(report.longrepr))
+    if any(word in reason for word in ("bubblewrap", "sandbox")):
+        report.outcome = "failed"
+        report.longrepr = (f"{REQUIRE_SANDBOX}=1, and the sandbox cannot "
+                           f"run here: {reason}")

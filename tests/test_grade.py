@@ -111,48 +111,50 @@ def _cell(gid="test_x", manual=False):
     return grade.GradedCell("deep_rnn.ipynb", gid, 2.0, manual)
 
 
-def test_verdict_overrules_a_passed_cell():
-    """Does a failed re-judged verdict turn nbgrader's pass into a fail,
-    with the verdict's message?"""
+def test_score_is_the_verdict_alone():
+    """Does a contract test score its points when its verdict passed and
+    0 when it failed, whatever nbgrader's cell did (stderr, a warning)?"""
+    from autograder.grader.verdicts import Verdict
+
     gid = "test_deep_rnn_shapes"
-    got = grade._judge_cell(_cell(gid), {"auto_score": 2.0}, "ok",
-                            {gid: (False, "output shape (3, 4) != (5, 4)")})
-    assert got.score == 0.0
-    assert "re-judged" in got.output and "(3, 4)" in got.output
+    ok = grade._verdict_cell(_cell(gid), Verdict(True, "right shapes",
+                                                 {"sizes": {"v": 1}}))
+    assert ok.score == 2.0 and ok.output == "right shapes"
+    assert ok.detail == {"sizes": {"v": 1}}
+    bad = grade._verdict_cell(_cell(gid), Verdict(
+        False, "output shape (3, 4) != (5, 4)"))
+    assert bad.score == 0.0 and "(3, 4)" in bad.output
 
 
-def test_passed_cell_without_evidence_fails():
-    """Does a contract test pass only with recorded evidence?"""
-    got = grade._judge_cell(_cell("test_deep_rnn_params"),
-                            {"auto_score": 2.0}, "ok", {})
-    assert got.score == 0.0 and "no evidence" in got.output
+def test_missing_verdict_fails():
+    """Does a contract test without a verdict score 0, saying why?"""
+    got = grade._verdict_cell(_cell("test_deep_rnn_params"), None)
+    assert got.score == 0.0 and "not run" in got.output
 
 
-def test_both_pass_gives_the_points():
-    """Does a test passed by nbgrader and by its verdict earn its points?"""
-    gid = "test_deep_rnn_params"
-    got = grade._judge_cell(_cell(gid), {"auto_score": 2.0}, "ok",
-                            {gid: (True, "passed")})
-    assert got.score == 2.0 and got.output == "ok"
-
-
-def test_failed_cell_stays_failed_whatever_the_verdict():
-    """Does nbgrader's fail stand even if the verdict passed?"""
-    gid = "test_deep_rnn_params"
-    got = grade._judge_cell(_cell(gid), {"auto_score": 0.0},
-                            "CheckFailed: 3 tensors", {gid: (True, "ok")})
-    assert got.score == 0.0 and got.output == "CheckFailed: 3 tensors"
+def test_nbgrader_refusal_zeroes_the_notebook_but_not_a_dead_kernel():
+    """Is a notebook nbgrader refused (a test cell renamed or deleted) worth
+    0, while a kernel that died while nbgrader executed it is not a
+    refusal (the verdicts stand)?"""
+    refused = {"success": False, "error": "MissingEntry: No such grade "
+               "cell", "log": ""}
+    died = {"success": False, "error": "", "log": "DeadKernelError: Kernel "
+            "died"}
+    assert "could not grade" in grade.rejected_by_nbgrader(refused)
+    assert grade.rejected_by_nbgrader(died) is None
+    assert grade.rejected_by_nbgrader({"success": True}) is None
+    assert grade.rejected_by_nbgrader(None) is None
 
 
 def test_manual_cell_is_pending_unless_left_as_released():
     """Is a written answer left pending for a person, with its points,
     except one left as released, which nbgrader scores 0?"""
     cell = _cell("explain", manual=True)
-    got = grade._judge_cell(cell, {"auto_score": None, "needs_manual": True},
-                            "", None)
+    got = grade._manual_cell(cell, {"auto_score": None,
+                                    "needs_manual": True})
     assert got.pending and got.manual and got.max_score == 2.0
-    stub = grade._judge_cell(cell, {"auto_score": 0.0,
-                                    "needs_manual": False}, "", None)
+    stub = grade._manual_cell(cell, {"auto_score": 0.0,
+                                     "needs_manual": False})
     assert stub.score == 0.0 and not stub.pending
     assert "left as released" in stub.output
 

@@ -18,7 +18,11 @@ from nbclient import NotebookClient
 from torch import nn
 from torch.nn import functional as F
 
-from autograder import contract, nbtests, notebooks
+import rnn_checks
+
+from autograder import contract, data, notebooks
+from autograder.grader import verdicts
+from autograder.student import checks, registry
 from autograder.release import examples
 from autograder.config import ASSIGNMENT_ID, COURSE_ROOT
 from autograder.student.errors import CheckFailed
@@ -68,19 +72,19 @@ def test_function_cells_are_solution_cells(source):
         assert re.search(rf"^def {gid}\(", cell.source, re.M), gid
 
 
-def test_test_cells_are_graded_locked_and_call_nbtests(source):
-    """Does each test cell carry points, stay read-only, call its nbtests
-    function, and draw its hidden sizes under its own grade_id?"""
+def test_test_cells_are_graded_locked_and_call_their_check(source):
+    """Does each test cell carry the registry's points, stay read-only,
+    call its self-check in rnn_checks, and hide nothing?"""
     nbc, nb = source
     assert [g for g in notebooks.grade_ids(nb) if g.startswith("test_")] \
-        == list(nbc.tests)
+        == list(nbc.tests) == [t.grade_id for t in
+                                registry.of_notebook(nbc.name)]
     for gid in nbc.tests:
         meta, src = _meta(nb, gid), notebooks.source(nb, gid)
-        assert meta["grade"] and meta["locked"] and meta["points"] > 0
-        assert f"nbtests.{gid.removeprefix('test_')}(" in src
-        if gid in nbtests.SIZE_KEYS and nbtests.SIZE_KEYS[gid]:
-            hidden = src.split("### BEGIN HIDDEN TESTS")[1]
-            assert f'nbtests.hidden_sizes("{gid}")' in hidden
+        assert meta["grade"] and meta["locked"]
+        assert meta["points"] == registry.test(gid).points > 0
+        assert f"rnn_checks.{gid.removeprefix('test_')}(" in src
+        assert "HIDDEN" not in src
 
 
 def test_written_answer_is_manual_markdown_with_points():
@@ -101,7 +105,7 @@ def test_setup_cell_is_read_only_and_first(source):
     src = notebooks.source(nb, "setup")
     for line in ("import torch", "from torch import nn",
                  "from torch.nn import functional as F",
-                 "from d2l import torch as d2l", "data.install()"):
+                 "from d2l import torch as d2l", "import rnn_checks"):
         assert line in src
 
 
@@ -154,7 +158,7 @@ def test_training_cells_take_the_grading_path(source):
     training = [c for c in nb.cells if "d2l.train_ch8(" in c.source]
     assert training
     for cell in training:
-        assert "nbtests.grading()" in cell.source
+        assert "rnn_checks.grading()" in cell.source
 
 
 # --------------------------------------------- the book's code, pasted in
@@ -168,25 +172,29 @@ def _pasted(gid, body):
 
 
 def _run_tests(gid, body, seeds, monkeypatch):
-    """Define ``gid`` from ``body``, run its source test cells per seed."""
-    nbc = contract.notebook_of(gid)
-    source = notebooks.read(SOURCE / nbc.name)
-    namespace = dict(torch=torch, nn=nn, F=F, d2l=d2l, nbtests=nbtests)
+    """Define ``gid`` from ``body``; run its tests' checks at the visible
+    sizes and at the other sizes the grader draws for each seed."""
+    namespace = dict(torch=torch, nn=nn, F=F, d2l=d2l, rnn_checks=rnn_checks)
     exec(_pasted(gid, body), namespace)  # noqa: S102 - our own code
-    tests = [t for t in nbc.tests
-             if t.startswith(f"test_{gid}_") and "perplexity" not in t]
+    tests = [t for t in registry.TESTS if t.functions == (gid,)
+             and t.check != "perplexity"]
     assert len(tests) == 3
-    for seed in seeds:
-        monkeypatch.setenv("AUTOGRADER_SEED", str(seed))
-        notebooks.exec_cells(source, tests, namespace)
+    passed = 0
+    for test in tests:
+        runs = [test.visible_sizes] + [verdicts.hidden_sizes(test, seed)
+                                       for seed in seeds]
+        for sizes in runs:
+            checks.run_here(test.check, {"build": namespace[gid]}, sizes,
+                            names=test.roles, **test.kwargs)
+            passed += 1
+    return passed
 
 
 @pytest.mark.parametrize("gid", sorted(BOOK_CODE))
 def test_book_code_pasted_earns_full_points(gid, monkeypatch, capsys):
     """Does the book's concise code, pasted into a build cell, pass that
     cell's tests, hidden sizes included?"""
-    _run_tests(gid, BOOK_CODE[gid], range(3), monkeypatch)
-    assert capsys.readouterr().out.count(f"test_{gid}_") == 3 * 3 * 2
+    assert _run_tests(gid, BOOK_CODE[gid], range(3), monkeypatch) == 3 * 4
 
 
 @pytest.mark.parametrize("gid", sorted(BOOK_CODE))
@@ -227,11 +235,10 @@ def _errors(nb) -> dict[str, str]:
 
 def _grading_env() -> dict:
     """The environment of a grading run: the venv first on PATH (nbgrader
-    calls alembic), a fixed seed, no evidence recording."""
+    calls alembic)."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("AUTOGRADER_EVIDENCE_DIR", "NBGRADER_EXECUTION")}
+           if k not in ("NBGRADER_EXECUTION",)}
     env["PATH"] = f"{NBGRADER.parent}{os.pathsep}{env.get('PATH', '')}"
-    env["AUTOGRADER_SEED"] = "20240"
     return env
 
 
@@ -254,6 +261,8 @@ def autograded(tmp_path_factory):
                   cwd=course)
     for student, folder in [("solution", SOURCE), ("stubs", RELEASE)]:
         shutil.copytree(folder, course / "submitted" / student / ASSIGNMENT_ID)
+        # the book reads ../data from the notebook's folder
+        data.install(course / "autograded" / student / ASSIGNMENT_ID)
     _nbgrader_cli("autograde", ASSIGNMENT_ID, "--force", cwd=course)
     return course
 

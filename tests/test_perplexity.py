@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder.grader import evidence
+from autograder.sandbox.box import wire
 from autograder.student import perplexity
 from autograder.config import GRADING_CPU
 from autograder.student.errors import CheckFailed
@@ -62,7 +62,7 @@ def test_evidence_is_plain_data():
     """Is the recorded evidence plain data (loadable with weights_only),
     with the spec, trained weights, curve and samples?"""
     entry = _tiny(CAL.book_deep_lstm)
-    evidence.check_plain(entry)
+    assert wire.read_frame is not None and wire.encode(entry)  # travels
     assert entry["error"] is None
     assert entry["spec"]["model_class"] == "d2l.torch.RNNModel"
     assert entry["spec"]["rnn"]["class"] == "torch.nn.modules.rnn.LSTM"
@@ -74,19 +74,30 @@ def test_evidence_is_plain_data():
         CAL.book_deep_lstm(28, 4, 2, "cpu").state_dict())
 
 
-def test_run_test_records_before_judging(tmp_path, monkeypatch):
-    """Does run_test record evidence that the grader can load safely and
-    re-judge to the same verdict, even when the check fails?"""
+def test_check_judges_what_came_back_and_keeps_the_curve(monkeypatch):
+    """Does the perplexity check judge the reply (through the wire format),
+    and keep the curve, samples and the judged perplexity even when the
+    model fails?"""
+    from autograder.student import calls, checks
+
     monkeypatch.setattr(perplexity, "grading_budget", lambda _: TINY)
-    monkeypatch.setenv("AUTOGRADER_EVIDENCE_DIR", str(tmp_path))
-    gid = "test_build_deep_lstm_perplexity"
-    with pytest.raises(CheckFailed, match="perplexity .* not below"):
-        perplexity.run_test(CAL.book_deep_lstm, kind="deep", grade_id=gid,
-                            record=evidence.record)
-    entries = evidence.load(tmp_path, gid)
-    assert len(entries) == 1
-    with pytest.raises(CheckFailed, match="not below the threshold"):
-        perplexity.judge(entries, "deep")
+    names = {"build": "build_deep_lstm"}
+
+    def answer(call):
+        reply = getattr(calls, call.call)(CAL.book_deep_lstm, **call.kwargs,
+                                          names=names)
+        frame = wire.encode(reply)
+        header_len = int.from_bytes(frame[4:8], "big")
+        return wire.decode(frame[16:16 + header_len], frame[16 + header_len:])
+
+    check = checks.perplexity_check({}, generator=None, names=names,
+                                    kind="deep")
+    with pytest.raises(CheckFailed, match="not below the threshold") as info:
+        checks.drive(check, answer)
+    detail = info.value.detail
+    assert len(detail["curve"]) == TINY.epochs_deep
+    assert detail["samples"][0].startswith("time traveller")
+    assert detail["perplexity"] > detail["threshold"]
 
 
 def test_book_code_is_rebuilt_both_kinds():
@@ -132,9 +143,10 @@ def test_build_error_reported():
     def broken(vocab_size, num_hiddens, num_layers, device):
         raise NotImplementedError("not yet")
     entry = _tiny(broken)
-    evidence.check_plain(entry)
-    with pytest.raises(CheckFailed, match="build failed: "
-                                          "NotImplementedError: not yet"):
+    assert wire.encode(entry)
+    with pytest.raises(CheckFailed, match=r"calling build\(vocab_size, "
+                       r"num_hiddens, num_layers, device\) raised "
+                       "NotImplementedError: not yet"):
         perplexity.judge(entry, "deep")
 
 
@@ -222,16 +234,15 @@ def frozen_by_hooks(build):
 def test_hook_frozen_lstm_passes_other_checks_fails_perplexity(kind):
     """Does an LSTM frozen by gradient hooks pass shapes, parameters and
     device, and still fail on perplexity alone?"""
-    from autograder import nbtests
+    from autograder.student import checks, registry
 
     build = frozen_by_hooks(CAL.REFERENCE[kind])
     prefix = "build_deep_lstm" if kind == "deep" else \
         "build_bidirectional_lstm"
-    sizes = dict(vocab_size=28, num_hiddens=16, num_layers=2)
-    getattr(nbtests, f"{prefix}_shapes")(build, batch_size=3, num_steps=5,
-                                         **sizes)
-    getattr(nbtests, f"{prefix}_params")(build, **sizes)
-    getattr(nbtests, f"{prefix}_device")(build, device="cpu", **sizes)
+    for what in ("shapes", "params", "device"):
+        test = registry.test(f"test_{prefix}_{what}")
+        checks.run_here(test.check, {"build": build}, test.visible_sizes,
+                        names=test.roles, **test.kwargs)
     entry = _graded(build, kind)
     with pytest.raises(CheckFailed, match="not below the threshold"):
         perplexity.judge(entry, kind)

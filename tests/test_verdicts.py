@@ -1,170 +1,122 @@
-"""Tests of autograder/grader/verdicts.py: verdicts out of the student's reach.
-
-A "kernel" here is the test calling nbtests with AUTOGRADER_EVIDENCE_DIR and
-AUTOGRADER_SEED set, as the grader's sandboxed kernel would; the "grader" is
-verdicts.rejudge on the recorded folder.
-"""
+"""Tests of autograder/grader/verdicts.py: the grader calls the student's
+functions in a worker and judges what comes back, in its own process."""
 from __future__ import annotations
 
-import sys
-import types
+import time
 
 import pytest
-import torch
 
-import autograder
-from autograder import nbtests
-from autograder.grader import evidence
+from autograder import contract, data, notebooks
+from autograder.config import ASSIGNMENT_ID, COURSE_ROOT
 from autograder.grader import verdicts
-from autograder.student.errors import CheckFailed
+from autograder.sandbox import launch
+from autograder.student import registry
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-SEED = "4242"
-
-
-@pytest.fixture
-def kernel(tmp_path, monkeypatch):
-    """Grading environment: evidence folder and seed set."""
-    monkeypatch.setenv("AUTOGRADER_EVIDENCE_DIR", str(tmp_path))
-    monkeypatch.setenv("AUTOGRADER_SEED", SEED)
-    return tmp_path
+pytestmark = pytest.mark.slow
+SOURCE = COURSE_ROOT / "solutions" / ASSIGNMENT_ID
+RELEASE = COURSE_ROOT / "assignments" / ASSIGNMENT_ID
+DEEP, BI = contract.DEEP_RNN.name, contract.BIDIRECTIONAL_RNN.name
 
 
-@pytest.fixture
-def fake_perplexity(monkeypatch):
-    """A stand-in autograder.perplexity whose judge passes."""
-    fake = types.ModuleType("autograder.student.perplexity")
-    fake.judge = lambda entries, kind: (True, f"{len(entries)} {kind} ok")
-    monkeypatch.setitem(sys.modules, "autograder.student.perplexity", fake)
-    import autograder.student
-    monkeypatch.setattr(autograder.student, "perplexity", fake,
-                        raising=False)
-    return fake
+def _solution(gid: str) -> str:
+    nb = notebooks.read(SOURCE / contract.notebook_of(gid).name)
+    return "\n".join(line for line in notebooks.source(nb, gid).splitlines()
+                     if "### " not in line)
 
 
-def test_solutions_pass_when_rejudged(kernel, solutions, fake_perplexity,
-                                     run_checks):
-    """Does every test of a correct submission pass in the grader?"""
-    run_checks(solutions)
-    run_checks(solutions, hidden=True)
-    for gid in nbtests.PERPLEXITY_TESTS:
-        evidence.record(gid, {"perplexity": 1.5})
-    result = verdicts.rejudge(kernel, SEED)
-    assert set(result) == set(verdicts.test_ids())
-    assert all(ok for ok, _ in result.values()), result
+def _submission(name: str, fills: dict):
+    """The release of ``name`` with every function solved, then ``fills``
+    (grade_id -> source; ``{sol}`` is the solution)."""
+    nb = notebooks.read(RELEASE / name)
+    for gid in next(n for n in contract.NOTEBOOKS if n.name == name).functions:
+        text = fills.get(gid, "{sol}")
+        notebooks.set_source(nb, gid, text.replace("{sol}", _solution(gid)))
+    return nb
 
 
-def test_missing_evidence_fails(tmp_path):
-    """Does a test that recorded nothing fail with a clear message?"""
-    result = verdicts.rejudge(tmp_path, SEED)
-    assert result["test_deep_rnn_shapes"] == (False, verdicts.NO_EVIDENCE)
+def _grade(name: str, nb, isolated=False) -> dict:
+    if isolated and not launch.available()[0]:
+        pytest.skip(launch.available()[1])
+    grading = verdicts.Grading(
+        seed=7, setup_source=notebooks.source(notebooks.read(SOURCE / name),
+                                              "setup"),
+        isolated=isolated, data_file=str(data.locate(download=False)),
+        deadline=time.monotonic() + 600)
+    found, info = verdicts.grade_notebook(name, nb, grading)
+    assert set(found) == {t.grade_id for t in registry.of_notebook(name)}
+    return found
 
 
-def test_skipped_hidden_test_fails(kernel, solutions, run_checks):
-    """Does a test whose hidden part never ran fail when re-judged?"""
-    run_checks(solutions)
-    ok, msg = verdicts.rejudge_one(kernel, "test_birnn_shapes", SEED)
-    assert not ok and msg.startswith("no evidence for the hidden test")
+def test_solutions_pass_at_every_size():
+    """Does each solved notebook pass every test, at the visible sizes and
+    at other sizes drawn from the seed (recorded for the feedback)?"""
+    found = _grade(BI, _submission(BI, {}))
+    assert all(v.passed for v in found.values()), found
+    shapes = found["test_birnn_shapes"].detail
+    assert shapes["sizes"] == registry.test("test_birnn_shapes").visible_sizes
+    assert shapes["other_sizes"] != shapes["sizes"]
+    assert found["test_build_bidirectional_lstm_perplexity"].detail[
+        "perplexity"] < 5.98
+    assert "7 models" in found["test_leaks_future_causality"].message
 
 
-def test_patched_judge_in_kernel_does_not_help(kernel, solutions,
-                                               monkeypatch):
-    """Does patching the kit's judges in the kernel leave the verdict?"""
+FORGE = '''import rnn_checks.calls, rnn_checks.plain
+rnn_checks.calls.model_forward = lambda *a, **k: {"forged": True}
+rnn_checks.plain.dump = lambda *a, **k: {"kind": "forged"}
 
-    def wrong_rnn(inputs, state, params):
-        out, H = solutions.deep_rnn(inputs, state, params)
-        return out * 2, H
+def build_deep_lstm(vocab_size, num_hiddens, num_layers, device):
+    raise NotImplementedError()
+'''
+TORCH_RNN = '''def deep_rnn(inputs, state, params):
+    layer = nn.RNN(inputs.shape[-1], state[0].shape[1], len(state))
+    with torch.no_grad():
+        for l in range(len(state)):
+            W_xh, W_hh, b_h = params[3 * l:3 * l + 3]
+            getattr(layer, f"weight_ih_l{l}").copy_(W_xh.T)
+            getattr(layer, f"weight_hh_l{l}").copy_(W_hh.T)
+            getattr(layer, f"bias_ih_l{l}").copy_(b_h)
+            getattr(layer, f"bias_hh_l{l}").zero_()
+    Y, H = layer(inputs, torch.stack(state))
+    return Y.reshape(-1, Y.shape[-1]) @ params[-2] + params[-1], tuple(H)
+'''
+NOISY = '''import sys, warnings
+{sol}
+warnings.warn("a warning while defining init_deep_rnn_state")
+print("and some stderr", file=sys.stderr)
+_init = init_deep_rnn_state
 
-    gid = "test_deep_rnn_matches_torch"
-    with monkeypatch.context() as m:  # the student's patch, in the kernel
-        m.setitem(nbtests.JUDGES, gid, lambda ev: None)
-        sizes = nbtests.hidden_sizes(gid)
-        nbtests.deep_rnn_matches_torch(
-            solutions.get_deep_rnn_params, solutions.init_deep_rnn_state,
-            wrong_rnn, **sizes)
-    ok, msg = verdicts.rejudge_one(kernel, gid, SEED)
-    assert not ok and "outputs differ from nn.RNN" in msg
-
-
-def test_patched_torch_allclose_does_not_help(kernel, solutions,
-                                              monkeypatch):
-    """Does patching torch.allclose in the kernel leave the verdict?"""
-
-    def relu_rnn(inputs, state, params):
-        out, H = solutions.deep_rnn(inputs, state, params)
-        return torch.relu(out), H
-
-    gid = "test_deep_rnn_matches_torch"
-    with monkeypatch.context() as m:
-        m.setattr(torch, "allclose", lambda *a, **k: True)
-        nbtests.deep_rnn_matches_torch(
-            solutions.get_deep_rnn_params, solutions.init_deep_rnn_state,
-            relu_rnn, **nbtests.hidden_sizes(gid))
-    ok, msg = verdicts.rejudge_one(kernel, gid, SEED)
-    assert not ok and "differ" in msg
+def init_deep_rnn_state(batch_size, num_hiddens, device, num_layers):
+    warnings.warn("UserWarning at every call")
+    print("stderr at every call", file=sys.stderr)
+    return _init(batch_size, num_hiddens, device, num_layers)
+'''
 
 
-def test_forged_inputs_fail(kernel, solutions):
-    """Is evidence computed on other inputs than the seed's rejected?"""
-    gid = "test_birnn_matches_torch"
-    sizes = nbtests.hidden_sizes(gid)
-    nbtests.birnn_matches_torch(solutions.get_birnn_params,
-                                solutions.init_birnn_state, solutions.birnn,
-                                **sizes)
-    entries = evidence.load(kernel, gid)
-    entries[0]["tokens"] = torch.zeros_like(entries[0]["tokens"])
-    torch.save(entries, evidence.path_of(kernel, gid))
-    ok, msg = verdicts.rejudge_one(kernel, gid, SEED)
-    assert (ok, msg) == (False, "the recorded inputs are not the ones drawn "
-                         "at grading time")
+def test_attacks_on_the_deep_notebook():
+    """In one submission: a forged build (patching rnn_checks), a deep_rnn
+    that runs nn.RNN, a noisy but correct init_deep_rnn_state, and a
+    get_deep_rnn_params cell that raises after its def. Does each get the
+    verdict its values deserve?"""
+    found = _grade(DEEP, _submission(DEEP, {
+        "build_deep_lstm": FORGE, "deep_rnn": TORCH_RNN,
+        "init_deep_rnn_state": NOISY,
+        "get_deep_rnn_params": "{sol}\nraise SystemExit(1)"}))
+    passed = {g for g, v in found.items() if v.passed}
+    assert passed == {"test_deep_rnn_shapes", "test_deep_rnn_params"}
+    reference = found["test_deep_rnn_matches_torch"].message
+    assert "deep_rnn uses nn.RNN (line 2)" in reference
+    for gid in ("shapes", "params", "device", "perplexity"):
+        message = found[f"test_build_deep_lstm_{gid}"].message
+        assert "NotImplementedError" in message, message
 
 
-def test_forged_device_expectation_fails(kernel, solutions):
-    """Is a device entry that expected another device re-judged?"""
-    gid = "test_build_deep_lstm_device"
-    sizes = nbtests.hidden_sizes(gid)
-    nbtests.build_deep_lstm_device(solutions.build_deep_lstm, **sizes,
-                                   device="meta")
-    entries = evidence.load(kernel, gid)
-    entries[0]["requested"] = None  # "I used the default device"
-    torch.save(entries, evidence.path_of(kernel, gid))
-    ok, msg = verdicts.rejudge_one(kernel, gid, SEED)
-    assert not ok and "is on meta, expected cpu" in msg
-
-
-def test_malicious_evidence_is_unusable(kernel):
-    """Does a pickle with an arbitrary object fail, not run?"""
-    torch.save([types.SimpleNamespace(a=1)],
-               evidence.path_of(kernel, "test_birnn_params"))
-    ok, msg = verdicts.rejudge_one(kernel, "test_birnn_params", SEED)
-    assert not ok and msg.startswith("evidence unusable")
-
-
-def test_malformed_entry_fails(kernel):
-    """Does a plain but malformed entry fail with a message, not crash?"""
-    evidence.record("test_build_deep_lstm_params", {"nonsense": 1})
-    ok, msg = verdicts.rejudge_one(kernel, "test_build_deep_lstm_params",
-                                   SEED)
-    assert not ok and msg.startswith("evidence malformed")
-
-
-def test_perplexity_is_judged_by_perplexity_module(kernel, fake_perplexity):
-    """Is perplexity evidence handed to perplexity.judge, failing or not?"""
-    gid = "test_build_deep_lstm_perplexity"
-    evidence.record(gid, {"perplexity": 9.0})
-    assert verdicts.rejudge_one(kernel, gid, SEED) == (True, "1 deep ok")
-
-    def fail(entries, kind):
-        raise CheckFailed("perplexity 9.0 >= threshold 2.0")
-
-    fake_perplexity.judge = fail
-    assert verdicts.rejudge_one(kernel, gid, SEED) == (
-        False, "perplexity 9.0 >= threshold 2.0")
-
-
-def test_causality_zoo_is_redrawn_from_the_seed(kernel, solutions):
-    """Do answers recorded under another seed fail when re-judged?"""
-    nbtests.leaks_future_causality(solutions.leaks_future)
-    gid = "test_leaks_future_causality"
-    assert verdicts.rejudge_one(kernel, gid, SEED)[0]
-    assert not verdicts.rejudge_one(kernel, gid, "1")[0]
+def test_leaks_future_cannot_use_the_grader():
+    """Does a leaks_future that imports the kit's probe fail (the grader's
+    package is not in the box)?"""
+    found = _grade(BI, _submission(BI, {
+        "leaks_future": "def leaks_future(model, vocab_size, device):\n"
+                        "    from autograder.grader import causality\n"
+                        "    return causality.first_leak(model, vocab_size) "
+                        "is not None\n"}), isolated=True)
+    message = found["test_leaks_future_causality"].message
+    assert "ModuleNotFoundError" in message, message

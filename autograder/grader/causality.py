@@ -245,3 +245,106 @@ def judge(ev, zoo: list[dict]) -> None:
             raise CheckFailed(f"leaks_future returned {got} for the "
                               f"{kind}{seen}, expected {entry['leaks']}: "
                               f"{why}")
+
+
+# ---------------------------------------------------------------- grading
+# The zoo stays in the grader's process. The worker's leaks_future gets
+# stand-ins (autograder/sandbox/box/worker.py: Model) whose every call comes
+# here; ModelServer runs the real model and answers with the outputs only.
+
+# Bounds on what the student's probe may ask of the grader's models.
+MAX_BATCH, MAX_STEPS, MAX_QUESTIONS, MAX_STATES = 64, 64, 5_000, 10_000
+
+
+def zoo_check(zoo: list[dict], *, names: dict):
+    """The grading check of ``leaks_future`` (a check generator, see
+    ``autograder.student.checks``): every zoo model, by stand-in."""
+    from autograder.student.causality import judge_answers
+    from autograder.student.checks import Call
+
+    specs = [{"id": i, "vocab_size": e["vocab_size"]}
+             for i, e in enumerate(zoo)]
+    reply = yield Call("leaks_future", ("leaks_future",),
+                       {"models": specs, "device": "cpu"})
+    answers = reply.get("answers") if type(reply) is dict else None
+    if answers is None:
+        err = reply.get("error") if type(reply) is dict else None
+        raise CheckFailed(err.get("message") if type(err) is dict
+                          else f"no answers came back ({reply!r:.80})")
+    kinds = [e["kind"] for e in zoo]
+    return judge_answers(answers, kinds, LABELS, names,
+                         unseen=frozenset(UNSEEN))
+
+
+class ModelServer:
+    """Answers the worker's questions about the zoo's models.
+
+    Each question names a model by its index and asks for ``begin_state``
+    or a forward pass on token ids; the answer holds only the outputs and
+    a handle for the new state. Everything is bounded: batch and steps,
+    token ids, the number of questions and of states kept.
+    """
+
+    def __init__(self, zoo: list[dict]):
+        self.zoo = zoo
+        self.models: dict[int, object] = {}
+        self.states: dict[int, object] = {}
+        self.questions = 0
+
+    def __call__(self, request: dict) -> dict:
+        try:
+            return self._answer(request)
+        except CheckFailed as exc:
+            return {"error": str(exc)}
+
+    def _answer(self, request: dict) -> dict:
+        self.questions += 1
+        if self.questions > MAX_QUESTIONS or len(self.states) > MAX_STATES:
+            raise CheckFailed(f"more than {MAX_QUESTIONS} calls of the "
+                              "models: the probe must stop sooner")
+        i = request.get("id")
+        if type(i) is not int or not 0 <= i < len(self.zoo):
+            raise CheckFailed(f"no model {i!r}")
+        model = self._model(i)
+        if request.get("method") == "begin_state":
+            b = request.get("batch_size")
+            if type(b) is not int or not 1 <= b <= MAX_BATCH:
+                raise CheckFailed(f"batch_size {b!r} is not 1..{MAX_BATCH}")
+            return {"state": self._keep(model.begin_state(
+                batch_size=b, device=torch.device("cpu")))}
+        if request.get("method") == "forward":
+            return self._forward(model, self.zoo[i]["vocab_size"], request)
+        raise CheckFailed(f"unknown method {request.get('method')!r}")
+
+    def _model(self, i: int):
+        if i not in self.models:
+            self.models[i] = build_entry(self.zoo[i])
+        return self.models[i]
+
+    def _keep(self, state) -> int:
+        handle = len(self.states) + 1
+        self.states[handle] = state
+        return handle
+
+    def _forward(self, model, vocab_size: int, request: dict) -> dict:
+        X, handle = request.get("X"), request.get("state")
+        if type(X) is not torch.Tensor or X.dim() != 2 or \
+                X.dtype != torch.int64:
+            raise CheckFailed("X must be token ids of shape "
+                              "(batch_size, num_steps)")
+        b, t = X.shape
+        if not (1 <= b <= MAX_BATCH and 1 <= t <= MAX_STEPS):
+            raise CheckFailed(f"X shape {tuple(X.shape)}: batch_size and "
+                              f"num_steps must be 1..{MAX_BATCH}")
+        if int(X.min()) < 0 or int(X.max()) >= vocab_size:
+            raise CheckFailed(f"token ids must be in 0..{vocab_size - 1}")
+        if handle not in self.states:
+            raise CheckFailed("unknown state: use model.begin_state(...)")
+        try:
+            with torch.no_grad():
+                Y, state = model(X, self.states[handle])
+        except Exception as exc:  # noqa: BLE001 - e.g. a state of another size
+            raise CheckFailed(f"model(X, state) raised {type(exc).__name__}: "
+                              f"{exc}") from None
+        return {"Y": Y.detach().to(torch.float32).contiguous(),
+                "state": self._keep(state)}

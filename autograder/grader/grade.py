@@ -39,9 +39,12 @@ from autograder import notebooks
 from autograder.grader import results
 from autograder.grader import gradebook as gbook
 from autograder.config import (
-    ASSIGNMENT_ID, CHECKS, COURSE_ROOT, GRADING, GradingLimits,
+    ASSIGNMENT_ID, COURSE_ROOT, GRADING, GradingLimits,
 )
+from autograder.grader import verdicts as verdicts_mod
 from autograder.grader.results import TestResult
+from autograder.sandbox import launch
+from autograder.student import registry
 from autograder.grader.autograde import (  # noqa: F401  (re-exported)
     WORKER_GRACE_S, Run, prepare_scratch, run_autograde, worker,
     write_nbgrader_config,
@@ -74,15 +77,12 @@ class Outcome:
     extra: dict
     scratch: Path
     execution_time: float
+    feedback: dict = dataclasses.field(default_factory=dict)
 
     @property
     def autograded(self) -> Path:
         """The autograded notebooks (moved out of the kernel's reach)."""
         return self.scratch / "graded"
-
-    @property
-    def evidence(self) -> Path:
-        return self.scratch / "evidence"
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -128,7 +128,7 @@ def _scores(db_url: str, student: str) -> dict[tuple[str, str], dict]:
 
 def notebook_failure(entry: dict | None, run: Run,
                      limits: GradingLimits) -> str | None:
-    """Why a notebook has no grades, in words; None when it has them."""
+    """Why nbgrader did not execute a notebook to the end, or None."""
     if entry and entry["success"]:
         return None
     if entry is None and run.timed_out:
@@ -150,90 +150,99 @@ def notebook_failure(entry: dict | None, run: Run,
     return f"nbgrader could not grade this notebook: {error_line(text)}"
 
 
+def rejected_by_nbgrader(entry: dict | None) -> str | None:
+    """nbgrader refused the notebook itself (a test cell deleted or its
+    grade_id changed, its checksums broken): why, or None.
+
+    The notebook's tests then score 0, whatever the verdicts: the locked
+    cells are part of the assignment's contract. A kernel that died or ran
+    out of time while nbgrader executed the notebook is not a refusal: the
+    executed copy is only what feedback shows, and scores are verdicts.
+    """
+    if not entry or entry.get("success"):
+        return None
+    text = entry.get("error", "") + entry.get("log", "")
+    if any(w in text for w in ("DeadKernelError", "Kernel died",
+                               "UnresponsiveKernelError", "CellTimeoutError",
+                               "TimeoutError")):
+        return None
+    return (f"nbgrader could not grade this notebook: {error_line(text)}: "
+            "its tests score 0 (were its locked test cells changed, renamed "
+            "or deleted?)")
+
+
 def collect(sub: Submission, template: Template, scratch: Path, run: Run,
             limits: GradingLimits,
-            verdicts: dict | None) -> tuple[list[TestResult], list[str]]:
-    """Combine nbgrader's grades, the cells' messages and the verdicts."""
+            verdicts: dict) -> tuple[list[TestResult], list[str]]:
+    """Every graded cell's result: the verdicts for the autograded tests,
+    nbgrader's record for the written answer."""
     scores = _scores(f"sqlite:///{scratch / 'gradebook.db'}", sub.student)
-    folder = scratch / "graded"
     tests, messages = [], []
     for name in template.notebook_names:
         cells = [c for c in template.cells if c.notebook == name]
-        problem = sub.problems.get(name) or notebook_failure(
-            run.status.get(name), run, limits)
+        problem = sub.problems.get(name) or rejected_by_nbgrader(
+            run.status.get(name))
         if problem:
             messages.append(problem)
             tests += [TestResult(c.grade_id, name, c.max_score, 0.0, problem,
                                  manual=c.manual) for c in cells]
             continue
-        outputs = _autograded_messages(folder, name)
+        outputs = None
         for c in cells:
             grade = scores.get((Path(name).stem, c.grade_id), {})
-            tests.append(_judge_cell(c, grade, outputs.get(c.grade_id, ""),
-                                     verdicts))
+            if c.manual:
+                tests.append(_manual_cell(c, grade))
+            elif c.grade_id in verdicts or c.grade_id in registry.BY_ID:
+                tests.append(_verdict_cell(c, verdicts.get(c.grade_id)))
+            else:  # a course whose tests the registry does not describe
+                if outputs is None:
+                    outputs = _autograded_messages(scratch / "graded", name)
+                tests.append(_nbgrader_cell(c, grade, outputs.get(
+                    c.grade_id, ""), notebook_failure(
+                        run.status.get(name), run, limits)))
     return tests, messages
 
 
-def _judge_cell(c: GradedCell, grade: dict, output: str,
-                verdicts: dict | None) -> TestResult:
-    """One cell: nbgrader's score, overruled by a failed re-judged verdict."""
-    if c.manual:
-        if grade.get("auto_score") is not None and not grade.get(
-                "needs_manual"):  # nbgrader: answer left as released
-            return TestResult(c.grade_id, c.notebook, c.max_score,
-                              float(grade["auto_score"]), UNANSWERED,
-                              manual=True)
-        return TestResult(c.grade_id, c.notebook, c.max_score, None,
-                          "Manually graded: pending.", manual=True)
+def _verdict_cell(c: GradedCell, verdict) -> TestResult:
+    """An autograded test: the grader's verdict alone decides."""
+    if verdict is None:
+        return TestResult(c.grade_id, c.notebook, c.max_score, 0.0,
+                          "not run: the grader could not call this "
+                          "notebook's functions")
+    return TestResult(c.grade_id, c.notebook, c.max_score,
+                      c.max_score if verdict.passed else 0.0,
+                      verdict.message, detail=dict(verdict.detail))
+
+
+def _manual_cell(c: GradedCell, grade: dict) -> TestResult:
+    """The written answer: 0 if left as released, else for a person."""
+    if grade.get("auto_score") is not None and not grade.get(
+            "needs_manual"):  # nbgrader: answer left as released
+        return TestResult(c.grade_id, c.notebook, c.max_score,
+                          float(grade["auto_score"]), UNANSWERED, manual=True)
+    return TestResult(c.grade_id, c.notebook, c.max_score, None,
+                      "Manually graded: pending.", manual=True)
+
+
+def _nbgrader_cell(c: GradedCell, grade: dict, output: str,
+                   failure: str | None) -> TestResult:
+    """A test cell the registry does not describe: nbgrader's score."""
     score = float(grade.get("auto_score") or 0.0)
-    if c.grade_id in REJUDGED and score > 0 and verdicts is not None:
-        passed, why = verdicts.get(
-            c.grade_id, (False, "no evidence was recorded for this test"))
-        if not passed:
-            return TestResult(c.grade_id, c.notebook, c.max_score, 0.0,
-                              f"re-judged by the grader: {why}")
     if score == 0 and not output:
-        output = "this test cell did not pass (no output)"
+        output = failure or "this test cell did not pass (no output)"
     return TestResult(c.grade_id, c.notebook, c.max_score, score, output)
-
-
-def rejudge(evidence: Path, seed: int, template: Template) -> dict | None:
-    """Re-judge the recorded evidence in this process.
-
-    Returns:
-        grade_id -> (passed, message); None when no cell needs re-judging
-        (a template without the contract's test cells, e.g. test fixtures).
-    """
-    if not REJUDGED & {c.grade_id for c in template.cells}:
-        return None
-    try:
-        from autograder.grader import verdicts
-    except ImportError as err:
-        raise GraderError(f"cannot re-judge evidence: {err}") from err
-    raw = verdicts.rejudge(evidence, seed)
-    return {gid: _as_verdict(v) for gid, v in dict(raw).items()}
-
-
-def _as_verdict(v) -> tuple[bool, str]:
-    """Normalise a verdict: a bool, (bool, message), or an object with
-    ``passed`` and ``message``."""
-    if isinstance(v, bool):
-        return v, "" if v else "failed"
-    if isinstance(v, tuple):
-        return bool(v[0]), str(v[1]) if len(v) > 1 else ""
-    return bool(v.passed), str(getattr(v, "message", ""))
 
 
 # --------------------------------------------------------------------------
 # The kernel: sandbox, environment, device
 
 
-def kernel_environment(seed: int, threads: int) -> dict:
-    """Environment of the worker; the sandbox passes the kernel its part."""
+def kernel_environment(threads: int) -> dict:
+    """Environment of the autograde subprocess; the box passes the kernel
+    its part."""
     gbook.tools_on_path()
     env = dict(os.environ)
     env.update({
-        CHECKS.seed_env: str(seed),
         # W workers share the cores: each kernel gets its share of threads.
         "OMP_NUM_THREADS": str(threads),
         "MKL_NUM_THREADS": str(threads),
@@ -343,8 +352,6 @@ def grade_job(job: Job, *, scratch_root: Path | None = None) -> Graded:
     Raises:
         GraderError: the grader could not grade (not the student's fault).
     """
-    from autograder.grader import feedback
-
     template = template_of(job.solutions)
     with tempfile.TemporaryDirectory(prefix="autograder-job-",
                                      dir=scratch_root) as tmp:
@@ -361,11 +368,10 @@ def grade_job(job: Job, *, scratch_root: Path | None = None) -> Graded:
             autograded = {p.name: p.read_bytes()
                           for p in sorted(outcome.autograded.glob("*.ipynb"))
                           if p.is_file() and not p.is_symlink()}
-            runs = feedback.perplexity_runs(outcome.evidence)
         finally:
             cleanup(outcome)
     return Graded(job.student, outcome.tests, outcome.messages, outcome.extra,
-                  outcome.execution_time, autograded, {"perplexity": runs})
+                  outcome.execution_time, autograded, outcome.feedback)
 
 
 def template_of(solutions: dict) -> Template:
@@ -430,28 +436,37 @@ def grade_submission(path: Path | str, *, template: Template,
     course.mkdir()
     prepare_scratch(sub, template, course)
     setup_s = time.monotonic() - start
-    warm = _warm_up_judges(template)
+    grading = verdicts_mod.Grading(
+        seed=seed, setup_source="", limits=limits, isolated=sandbox,
+        data_file=_data_file(), threads=threads,
+        device=verdicts_mod.grading_device(),
+        deadline=time.monotonic() + limits.submission_timeout_s)
+    judged = _judge_in_background(sub, template, grading)
     run = _autograde_sandboxed(sub, template, course, limits=limits,
-                               sandbox=sandbox, seed=seed, threads=threads)
-    judged = time.monotonic()
-    warm.join()
-    verdicts = _safe_rejudge(course / "evidence", seed, template)
+                               sandbox=sandbox, threads=threads)
+    judged.join()
+    verdicts, info = judged.result()
     tests, messages = collect(sub, template, course, run, limits, verdicts)
     elapsed = time.monotonic() - start
     seconds = {"setup": setup_s, "autograde": run.wall_s,
-               "rejudge": time.monotonic() - judged,
+               "verdicts": judged.seconds,
                **{f"notebook {k}": v.get("seconds", 0.0)
-                  for k, v in run.status.items()}}
+                  for k, v in run.status.items()},
+               **{f"verdicts {k}": v.get("seconds", 0.0)
+                  for k, v in info.items()}}
+    boxes = [v.get("box", {}) for v in info.values()]
     extra = {
         "student": sub.student,
         "wall_time_s": round(elapsed, 2),
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
-        "peak_memory_mb": round(
-            run.kernel.get("peak_memory_bytes", 0) / 2**20, 1),
+        "peak_memory_mb": round(max(
+            [run.kernel.get("peak_memory_bytes", 0)]
+            + [b.get("peak_memory_bytes", 0) for b in boxes]) / 2**20, 1),
         "worker_peak_rss_mb": round(run.peak_rss_bytes / 2**20, 1),
         "device": device or device_name(),
         "sandbox": run.kernel.get("isolation", "on" if sandbox else "off"),
-        "limit_hits": run.kernel.get("limit_hits", []),
+        "limit_hits": run.kernel.get("limit_hits", []) + [
+            b["limit_hit"] for b in boxes if b.get("limit_hit")],
         "threads_per_worker": threads,
         "seed": seed,
         "input_sha256": sub.digest,
@@ -459,11 +474,85 @@ def grade_submission(path: Path | str, *, template: Template,
         "notebooks": {n: _notebook_status(n, sub, run) for n in
                       template.notebook_names},
     }
-    return Outcome(sub, tests, messages, extra, course, elapsed)
+    return Outcome(sub, tests, messages, extra, course, elapsed,
+                   feedback=feedback_material(tests))
+
+
+class _Judging(threading.Thread):
+    """The verdicts of a submission's notebooks, computed in a thread while
+    nbgrader executes the notebooks (each in boxes of their own)."""
+
+    def __init__(self, sub, template, grading):
+        super().__init__(daemon=True)
+        self.sub, self.template, self.grading = sub, template, grading
+        self.verdicts: dict = {}
+        self.info: dict = {}
+        self.error: BaseException | None = None
+        self.seconds = 0.0
+
+    def run(self) -> None:
+        start = time.monotonic()
+        try:
+            graded = {c.grade_id for c in self.template.cells}
+            for name in self.template.notebook_names:
+                tests = {t.grade_id for t in registry.of_notebook(name)}
+                if name in self.sub.notebooks and tests & graded:
+                    self._notebook(name)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by result()
+            self.error = exc
+        self.seconds = time.monotonic() - start
+
+    def _notebook(self, name: str) -> None:
+        started = time.monotonic()
+        nb = notebooks.read(self.sub.notebooks[name])
+        grading = dataclasses.replace(
+            self.grading, setup_source=self.template.setup_source(name))
+        found, info = verdicts_mod.grade_notebook(name, nb, grading)
+        self.verdicts.update(found)
+        info["seconds"] = time.monotonic() - started
+        self.info[name] = info
+
+    def result(self) -> tuple[dict, dict]:
+        if self.error is not None:
+            if isinstance(self.error, launch.SandboxUnavailable):
+                raise GraderError(str(self.error).splitlines()[0])
+            raise self.error
+        return self.verdicts, self.info
+
+
+def _judge_in_background(sub, template, grading) -> _Judging:
+    thread = _Judging(sub, template, grading)
+    thread.start()
+    return thread
+
+
+def _data_file() -> str | None:
+    """The verified Time Machine text, for the boxes (None: not found)."""
+    from autograder import data
+
+    try:
+        return str(data.locate(download=False))
+    except data.DataNotFoundError:
+        return None
+
+
+def feedback_material(tests) -> dict:
+    """What the feedback page draws: each trained model's run."""
+    runs = {}
+    for t in tests:
+        d = t.detail or {}
+        if "curve" not in d:
+            continue
+        curve = list(d.get("curve") or [])
+        runs[t.grade_id] = {
+            "curve": curve, "epochs": list(range(1, len(curve) + 1)),
+            "threshold": d.get("threshold"), "samples": d.get("samples", []),
+            "perplexity": d.get("perplexity"), "error": d.get("error")}
+    return {"perplexity": runs}
 
 
 def _autograde_sandboxed(sub: Submission, template: Template, course: Path,
-                         *, limits: GradingLimits, sandbox: bool, seed: int,
+                         *, limits: GradingLimits, sandbox: bool,
                          threads: int) -> Run:
     """Set up the sandboxed kernel and run nbgrader's autograde under it."""
     from autograder.sandbox import kernel as sbx
@@ -472,16 +561,15 @@ def _autograde_sandboxed(sub: Submission, template: Template, course: Path,
     workdir = course / "autograded" / sub.student / ASSIGNMENT_ID
     deadline = time.time() + limits.submission_timeout_s
     try:
-        kernel = sbx.kernel_setup(
-            workdir, course / "evidence", limits, enabled=sandbox,
-            deadline=deadline, env={CHECKS.seed_env: str(seed)})
+        kernel = sbx.kernel_setup(workdir, limits, enabled=sandbox,
+                                  deadline=deadline)
     except sbx.SandboxUnavailable as err:
         raise GraderError(str(err).splitlines()[0]) from err
     with kernel:
         write_nbgrader_config(course, limits, kernel.config_dict())
         if not names:
             return Run({}, False, 0, 0, 0.0, kernel.status())
-        env = kernel_environment(seed, threads)
+        env = kernel_environment(threads)
         # The sandbox stops the kernel at the deadline; the worker gets a
         # grace period on top to write what it has, then it is killed.
         run = run_autograde(course, sub.student, names, env=env,
@@ -489,31 +577,6 @@ def _autograde_sandboxed(sub: Submission, template: Template, course: Path,
                             + WORKER_GRACE_S)
         run.kernel = kernel.status()
     return run
-
-
-def _warm_up_judges(template: Template) -> threading.Thread:
-    """Import the judges (torch, d2l: seconds) while the kernel runs."""
-    def imports():
-        if REJUDGED & {c.grade_id for c in template.cells}:
-            try:
-                import autograder.grader.verdicts  # noqa: F401
-            except ImportError:  # reported by rejudge itself
-                pass
-
-    thread = threading.Thread(target=imports, daemon=True)
-    thread.start()
-    return thread
-
-
-def _safe_rejudge(evidence: Path, seed: int, template: Template):
-    """Re-judge; evidence the student mangled fails its tests, not the run."""
-    try:
-        return rejudge(evidence, seed, template)
-    except GraderError:
-        raise
-    except Exception as err:  # noqa: BLE001 - student-made evidence
-        why = f"the recorded evidence could not be re-judged ({err})"
-        return {gid: (False, why) for gid in REJUDGED}
 
 
 def _notebook_status(name: str, sub: Submission, run: Run) -> str:

@@ -50,6 +50,13 @@ class Template:
     def notebook_names(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(c.notebook for c in self.cells))
 
+    def setup_source(self, notebook: str) -> str:
+        """The kit's own setup cell of ``notebook`` (never the student's)."""
+        path = self.root / "source" / ASSIGNMENT_ID / notebook
+        nb = notebooks.read(path)
+        return notebooks.source(nb, "setup") if "setup" in \
+            notebooks.grade_ids(nb) else ""
+
     def solutions(self) -> dict[str, bytes]:
         """File name -> bytes of the solution notebooks it was built from."""
         folder = self.root / "source" / ASSIGNMENT_ID

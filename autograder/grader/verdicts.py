@@ -1,126 +1,280 @@
-"""Re-judge recorded evidence in the grader's own process.
+"""Verdicts: the grader calls the student's functions and judges what comes
+back, in its own process.
 
-Student code ran in the kernel; here none has run. Every entry a test cell
-recorded is judged again with the kit's judges, and on top of that:
+For one notebook of a submission, :func:`grade_notebook`:
 
-* the hidden call must be among the entries (its sizes re-derived from the
-  grading seed), so skipping the hidden test cannot pass;
-* the inputs of the reference comparison must be the ones drawn from the
-  seed, and the causality zoo is re-drawn from the seed;
-* the device test expects the grader's ``d2l.try_gpu()`` unless the cell
-  asked for a device explicitly.
+1. reads the notebook's solution cells by grade_id (the contract's
+   functions) and the kit's own setup cell;
+2. starts a worker in a fresh box (:class:`autograder.grader.session.
+   Session`) and runs those cells there, each under the cell time limit;
+3. runs every test of the notebook (:mod:`autograder.student.registry`):
+   the test's check (:mod:`autograder.student.checks`) at the visible
+   sizes and again at other sizes drawn from the grading seed, on inputs
+   drawn here; each call the check needs goes to the worker, and the check
+   judges the plain reply here. ``leaks_future`` is asked about the
+   grader's zoo (:mod:`autograder.grader.causality`), by stand-ins;
+4. fails the ``*_matches_torch`` tests when the scratch functions use
+   torch's recurrent layers (:mod:`autograder.grader.scratch_rule`).
 
-The two perplexity tests are judged by ``autograder.student.perplexity.judge``.
+No student code runs in this process, and nothing the student's process
+wrote to a file, patched in a module or printed counts: only the values
+its functions returned when the grader called them.
 """
 from __future__ import annotations
 
-import torch
-from d2l import torch as d2l
+import dataclasses
+import hashlib
+import random
+import time
 
-from autograder import nbtests
-from autograder.grader import causality
-from autograder.grader import evidence
-from autograder.student import reference
-from autograder.contract import NOTEBOOKS
+import torch
+
+from autograder import contract, notebooks
+from autograder.config import CHECKS, GRADING, GradingLimits
+from autograder.grader import causality, scratch_rule
+from autograder.grader.session import CallTimeout, Session, WorkerGone
+from autograder.sandbox import launch
+from autograder.student import checks, registry
 from autograder.student.errors import CheckFailed
 
-NO_EVIDENCE = "no evidence recorded: the test cell did not run to the end"
-Verdict = tuple[bool, str]
+SETUP_ID = "setup"
+_RANGES = {"vocab_size": CHECKS.vocab_size_range,
+           "num_hiddens": CHECKS.num_hiddens_range,
+           "num_layers": CHECKS.num_layers_range,
+           "batch_size": CHECKS.batch_size_range,
+           "num_steps": CHECKS.num_steps_range}
 
 
-def test_ids() -> list[str]:
-    """Every autograded test grade_id of the contract, in notebook order."""
-    return [gid for nb in NOTEBOOKS for gid in nb.tests]
+@dataclasses.dataclass
+class Verdict:
+    """One test's verdict.
+
+    Attributes:
+        passed: the check accepted every size it ran with.
+        message: what it found, in the book's words (no grade_id).
+        detail: ``{"sizes", "other_sizes"}`` and what the check reported
+            (the perplexity check's curve, samples and perplexity).
+    """
+
+    passed: bool
+    message: str
+    detail: dict = dataclasses.field(default_factory=dict)
 
 
-def rejudge(evidence_dir, seed) -> dict[str, Verdict]:
-    """Verdict per test grade_id: ``(passed, message)``.
+# ----------------------------------------------------------- sizes, inputs
+
+def hidden_sizes(test: registry.Test, seed) -> dict:
+    """Other sizes for ``test``, drawn from the grading seed."""
+    rng = random.Random(f"{seed}:{test.grade_id}")
+    return {k: rng.randint(*_RANGES[k]) for k in test.sizes}
+
+
+def generator_for(seed, grade_id: str, sizes: dict) -> torch.Generator:
+    """The generator of a test's inputs: (seed, grade_id, sizes) -> stream."""
+    key = f"{seed}|{grade_id}|{sorted(sizes.items())}".encode()
+    g = torch.Generator()
+    g.manual_seed(int.from_bytes(hashlib.sha256(key).digest()[:8], "big"))
+    return g
+
+
+def grading_device() -> str:
+    """The device the checks ask for: the grader's GPU, else the CPU."""
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+# ------------------------------------------------------------------ cells
+
+def solution_cells(nb, functions) -> dict[str, str]:
+    """grade_id -> source of the submission's cells for ``functions``."""
+    cells = {}
+    for cell in nb.cells:
+        gid = notebooks.grade_id(cell)
+        if gid in functions and cell.cell_type == "code":
+            cells[gid] = cell.source
+    return cells
+
+
+def notebook_functions(name: str) -> tuple[str, ...]:
+    """The contract's functions of notebook ``name``."""
+    return next(nb.functions for nb in contract.NOTEBOOKS if nb.name == name)
+
+
+def scratch_functions(name: str) -> set[str]:
+    """The scratch functions of notebook ``name`` (scratch tests' roles)."""
+    return {fn for t in registry.of_notebook(name)
+            if t.check.startswith("scratch_") for fn in t.functions}
+
+
+# ------------------------------------------------------------- the grading
+
+@dataclasses.dataclass
+class Grading:
+    """How to grade one notebook (everything but the submission)."""
+
+    seed: int
+    setup_source: str
+    limits: GradingLimits = GRADING
+    isolated: bool = True
+    data_file: str | None = None
+    threads: int = 1
+    device: str = "cpu"
+    deadline: float = 0.0      # time.monotonic() by which all must end
+
+    def box(self, name: str) -> launch.BoxSpec:
+        threads = str(self.threads)
+        return launch.BoxSpec(
+            name=f"{name} worker", data_file=self.data_file,
+            isolated=self.isolated, memory_bytes=self.limits.memory_bytes,
+            deadline=(time.time() + max(1.0, self.deadline - time.monotonic())
+                      if self.deadline else 0.0),
+            env={"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+                 "OPENBLAS_NUM_THREADS": threads, "MPLBACKEND": "Agg",
+                 "CUDA_VISIBLE_DEVICES": "" if self.device == "cpu"
+                 else "0"})
+
+    def timeout(self, trains: bool) -> float:
+        """A call's time limit, never past the deadline."""
+        limit = (self.limits.training_cell_timeout_s if trains
+                 else self.limits.cell_timeout_s)
+        if self.deadline:
+            limit = min(limit, max(1.0, self.deadline - time.monotonic()))
+        return float(limit)
+
+
+def grade_notebook(name: str, nb, grading: Grading) -> tuple[dict, dict]:
+    """Every test of notebook ``name`` of a submission, judged here.
 
     Args:
-        evidence_dir: the folder the kernel recorded into.
-        seed: the grading seed the kernel ran with (``AUTOGRADER_SEED``).
+        nb: the submission's notebook (nbformat), already read safely.
+
+    Returns:
+        ``(grade_id -> Verdict, info)``; info has the cells' outcomes, the
+        box's status and what the student's code printed (its end).
     """
-    return {gid: rejudge_one(evidence_dir, gid, str(seed))
-            for gid in test_ids()}
+    tests = registry.of_notebook(name)
+    cells = solution_cells(nb, notebook_functions(name))
+    scan = scratch_rule.scan({g: s for g, s in cells.items()
+                              if g in scratch_functions(name)})
+    verdicts: dict[str, Verdict] = {}
+    info: dict = {"cells": {}, "scratch_rule": scan}
+    with Session(grading.box(name)) as session:
+        try:
+            info["cells"] = _run_cells(session, cells, grading)
+            for test in tests:
+                verdicts[test.grade_id] = _grade_test(
+                    session, test, grading, info["cells"], scan)
+        except WorkerGone as gone:
+            stopped = str(gone)
+            for test in tests:
+                verdicts.setdefault(test.grade_id, Verdict(
+                    False, f"not run: {stopped}"))
+        info["output_tail"] = session.output_tail()[-2000:]
+    info["box"] = session.final_status
+    return verdicts, info
 
 
-def rejudge_one(evidence_dir, gid: str, seed: str) -> Verdict:
-    """The verdict of one test; never raises."""
-    try:
-        entries = evidence.load(evidence_dir, gid)
-    except evidence.BadEvidence as exc:
-        return False, f"evidence unusable: {exc}"
-    if not entries:
-        return False, NO_EVIDENCE
-    try:
-        if gid in nbtests.PERPLEXITY_TESTS:
-            return judge_perplexity(entries, nbtests.PERPLEXITY_TESTS[gid])
-        with nbtests.one_thread():
-            for entry in entries:
-                judge_entry(gid, entry, seed)
-            require_hidden(gid, entries, seed)
-    except CheckFailed as exc:
-        return False, str(exc)
-    except Exception as exc:  # noqa: BLE001 - malformed (forged) evidence
-        return False, f"evidence malformed: {type(exc).__name__}: {exc}"
-    return True, f"passed ({len(entries)} call(s) re-judged)"
+def _run_cells(session: Session, cells: dict, grading: Grading) -> dict:
+    """Run the setup cell, then the solution cells, each under its limit.
 
+    Returns:
+        grade_id -> ``{"ok": bool, "error": ...}``.
 
-def judge_entry(gid: str, entry: dict, seed: str) -> None:
-    """Judge one recorded entry as the grader sees it."""
-    if gid == "test_leaks_future_causality":
-        zoo = causality.draw_zoo(nbtests.generator_for(gid, {}, seed))
-        causality.judge(entry, zoo)
-    elif gid.endswith("_matches_torch"):
-        require_drawn_inputs(gid, entry, seed)
-        nbtests.JUDGES[gid](entry)
-    elif gid.endswith("_device"):
-        requested = entry.get("requested")
-        expected = requested if requested is not None else str(
-            d2l.try_gpu())
-        nbtests.JUDGES[gid](entry, expected)
-    else:
-        nbtests.JUDGES[gid](entry)
-
-
-def require_drawn_inputs(gid: str, entry: dict, seed: str) -> None:
-    """Fail unless the entry's inputs are the ones the seed draws."""
-    case = reference.draw_case(
-        entry["sizes"], nbtests.generator_for(gid, entry["sizes"], seed))
-    same = torch.equal(case["tokens"], entry["tokens"]) and all(
-        torch.equal(a, b) for key in ("params", "state")
-        for a, b in zip(case[key], entry[key], strict=True))
-    if not same:
-        raise CheckFailed("the recorded inputs are not the ones drawn at "
-                          "grading time")
-
-
-def require_hidden(gid: str, entries: list, seed: str) -> None:
-    """Fail unless one entry has the hidden sizes drawn from the seed."""
-    if not nbtests.SIZE_KEYS.get(gid):
-        return
-    hidden = nbtests.hidden_sizes(gid, seed)
-    if not any(entry.get("sizes") == hidden for entry in entries):
-        raise CheckFailed(f"no evidence for the hidden test "
-                          f"({nbtests.sizes_text(hidden)}): the test cell did "
-                          f"not run to the end")
-
-
-def judge_perplexity(entries: list, kind: str) -> Verdict:
-    """Hand the perplexity evidence to ``autograder.student.perplexity.judge``.
-
-    Args:
-        kind: ``"deep"`` or ``"bidirectional"``, from the grade_id (so the
-            evidence cannot claim the other model's threshold).
-
-    ``judge`` returns a message (or ``(passed, message)``) and raises
-    ``CheckFailed`` to fail.
+    Raises:
+        WorkerGone: the worker stopped (a limit; the cells after are not
+            run).
     """
-    try:
-        from autograder.student import perplexity
-    except ImportError as exc:
-        return False, f"the perplexity check is unavailable: {exc}"
-    result = perplexity.judge(entries, kind=kind)
-    if type(result) is tuple and len(result) == 2:
-        return bool(result[0]), str(result[1])
-    return True, str(result) if result else "passed"
+    outcome = {}
+    timeout = grading.timeout(trains=False)
+    # the first request also waits for the worker to start (imports)
+    setup = session.exec_cell(SETUP_ID, grading.setup_source,
+                              2 * grading.limits.cell_timeout_s)
+    if not setup.get("ok"):
+        raise WorkerGone(f"the grader's setup cell failed in the box: "
+                         f"{setup.get('error')}")
+    for gid, source in cells.items():
+        try:
+            outcome[gid] = session.exec_cell(gid, source, timeout)
+        except CallTimeout as exc:
+            outcome[gid] = {"ok": False, "error": {"message": str(exc),
+                                                   "frames": []}}
+    defined = session.request({"op": "defined", "names": list(cells)},
+                              timeout).get("defined", [])
+    for gid in outcome:
+        outcome[gid]["defined"] = gid in defined
+    return outcome
+
+
+def _grade_test(session: Session, test: registry.Test, grading: Grading,
+                cells: dict, scan: dict) -> Verdict:
+    """One test: its check at the visible sizes, then at other sizes."""
+    missing = _missing_functions(test, cells)
+    if missing:
+        return Verdict(False, missing)
+    if test.check == "scratch_reference" and scan:
+        return Verdict(False, scratch_rule.message(scan))
+    runs = [test.visible_sizes]
+    if test.sizes:
+        runs.append(hidden_sizes(test, grading.seed))
+    detail: dict = {"sizes": runs[0], "other_sizes": runs[1]
+                    if len(runs) > 1 else {}}
+    messages = []
+    for sizes in runs:
+        try:
+            message, more = checks.drive(
+                _check(test, sizes, grading),
+                _answer(session, test, grading))
+        except CheckFailed as exc:
+            detail.update(getattr(exc, "detail", {}) or {})
+            where = (f" (other sizes: {checks.sizes_text(sizes)})"
+                     if sizes is not runs[0] else "")
+            return Verdict(False, f"{exc}{where}", detail)
+        except CallTimeout as exc:
+            return Verdict(False, str(exc), detail)
+        detail.update(more)
+        messages.append(message)
+    return Verdict(True, messages[0], detail)
+
+
+def _check(test: registry.Test, sizes: dict, grading: Grading):
+    """The check generator of ``test`` at ``sizes``."""
+    gen = generator_for(grading.seed, test.grade_id, sizes)
+    if test.check == "causality":
+        return causality.zoo_check(causality.draw_zoo(gen), names=test.roles)
+    return checks.CHECKS[test.check](
+        dict(sizes), generator=gen, device=grading.device, names=test.roles,
+        **test.kwargs)
+
+
+def _answer(session: Session, test: registry.Test, grading: Grading):
+    """Answer a check's calls by sending them to the worker."""
+    server = None
+    if test.check == "causality":
+        server = causality.ModelServer(causality.draw_zoo(
+            generator_for(grading.seed, test.grade_id, {})))
+
+    def answer(call: checks.Call):
+        kwargs = {**call.kwargs, "names": test.roles}
+        return session.call(call.call, [test.roles[r] for r in call.roles],
+                            kwargs, grading.timeout(test.trains),
+                            answer_model=server)
+    return answer
+
+
+def _missing_functions(test: registry.Test, cells: dict) -> str | None:
+    """Why a function the test needs is not there, or None."""
+    for fn in test.functions:
+        outcome = cells.get(fn)
+        if outcome is None:
+            return (f"{fn} is not defined: the notebook has no cell with "
+                    f"grade_id '{fn}'")
+        if outcome.get("defined"):
+            continue  # (a cell that raised after the def still counts)
+        if not outcome.get("ok"):
+            err = outcome.get("error") or {}
+            text = err.get("message", "") if type(err) is dict else str(err)
+            frames = err.get("frames") if type(err) is dict else None
+            line = (f" (line {frames[-1][1]}: {frames[-1][3]})"
+                    if frames and len(frames[-1]) == 4 else "")
+            return f"{fn} is not defined: its cell raised {text}{line}"
+        return f"{fn} is not defined: its cell does not define it"
+    return None

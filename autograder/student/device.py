@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from . import trust
+from . import calls, plain, trust
 from .errors import CheckFailed
 from .shapes import random_tokens
 
@@ -23,7 +23,7 @@ def normalize(device) -> str:
 
 
 def add_tensors(x, what: str, rows: list) -> None:
-    """Record ``(name, device)`` for a tensor or each tensor of a tuple."""
+    """Record ``(name, device)`` for a tensor record or each one of a tuple."""
     if trust.is_tensor(x):
         rows.append((what, trust.device_of(x, what)))
         return
@@ -35,59 +35,62 @@ def add_tensors(x, what: str, rows: list) -> None:
         rows.append((f"{what}[{i}]", trust.device_of(item, f"{what}[{i}]")))
 
 
-def collect_model(build, *, vocab_size, num_hiddens, num_layers, device,
-                  generator, batch_size=2, num_steps=3) -> dict:
-    """Build on ``device`` and record the device of every tensor met.
-
-    Args:
-        device: the device passed to ``build`` (and the expected one).
-        generator: draws the token ids of the forward call.
-    """
-    expected = normalize(device)
-    ev = {"sizes": dict(vocab_size=vocab_size, num_hiddens=num_hiddens,
-                        num_layers=num_layers),
-          "expected": expected, "tensors": [], "error": None}
-    try:
-        model = trust.call("calling build(vocab_size, num_hiddens, "
-                           "num_layers, device)", build, vocab_size,
-                           num_hiddens, num_layers, torch.device(expected))
-        reason = trust.module_reason(model, "build(...)")
-        if reason:
-            ev["error"] = reason
-            return ev
-        add_module_tensors(model, ev["tensors"])
-        run_forward(model, ev, vocab_size, batch_size, num_steps, generator)
-    except trust.StudentError as exc:
-        ev["error"] = str(exc)
-    return ev
-
-
 def add_module_tensors(model, rows: list) -> None:
-    """Record every parameter and buffer of a real ``nn.Module``."""
+    """Record every parameter and buffer of a module record."""
     for kind, word in (("parameters", "parameter"), ("buffers", "buffer")):
         for name, t in trust.named_tensors(model, kind):
             label = f"{word} {name}"
             rows.append((label, trust.device_of(t, label)))
 
 
-def run_forward(model, ev, vocab_size, batch_size, num_steps, generator):
-    """begin_state and one forward call on the expected device."""
-    device = torch.device(ev["expected"])
+def evidence_model(reply: dict, expected, names: dict) -> dict:
+    """Device evidence from a :func:`.calls.model_forward` reply."""
+    ev = {"expected": normalize(expected), "tensors": [], "error": None,
+          "names": dict(names)}
+    model = plain.load(reply.get("model"))
+    err = reply.get("error")
+    if reply.get("model") is not None:
+        reason = trust.module_reason(
+            model, f"{names.get('build', 'build')}(...) returned")
+        if reason:
+            ev["error"] = reason
+            return ev
+        add_module_tensors(model, ev["tensors"])
+    if reply.get("begin_state") is not None:
+        add_tensors(plain.load(reply["begin_state"]), "begin_state",
+                    ev["tensors"])
+    if reply.get("result") is not None:
+        items = trust.sequence(plain.load(reply["result"]), "model(X, state)")
+        if isinstance(items, str) or len(items) != 2:
+            ev["tensors"].append(("model(X, state)", "model(X, state): must "
+                                  "return (output, state)"))
+        else:
+            add_tensors(items[0], "output", ev["tensors"])
+            add_tensors(items[1], "state", ev["tensors"])
+    if err is not None:
+        ev["error"] = str(err.get("message")) if type(err) is dict \
+            else str(err)
+    return ev
+
+
+def collect_model(build, *, vocab_size, num_hiddens, num_layers, device,
+                  generator, batch_size=2, num_steps=3, names=None) -> dict:
+    """Build on ``device`` and record the device of every tensor met
+    (a self-check: the call runs here).
+
+    Args:
+        device: the device passed to ``build`` (and the expected one).
+        generator: draws the token ids of the forward call.
+    """
+    names = names or {"build": "build"}
+    sizes = dict(vocab_size=vocab_size, num_hiddens=num_hiddens,
+                 num_layers=num_layers)
     X = random_tokens(vocab_size, batch_size, num_steps, generator)
-    X = X.to(device)  # (batch_size, num_steps)
-    begin_state = trust.method(model, "begin_state", "model")
-    state = trust.call("calling model.begin_state(batch_size=batch_size, "
-                       "device=device)", begin_state,
-                       batch_size=batch_size, device=device)
-    add_tensors(state, "begin_state", ev["tensors"])
-    result = trust.call("calling model(X, state)", model, X, state)
-    items = trust.sequence(result, "model(X, state)")
-    if isinstance(items, str) or len(items) != 2:
-        ev["tensors"].append(("model(X, state)", "model(X, state): must "
-                              "return (output, state)"))
-        return
-    add_tensors(items[0], "output", ev["tensors"])
-    add_tensors(items[1], "state", ev["tensors"])
+    reply = calls.model_forward(build, sizes=sizes, tokens=X,
+                                device=normalize(device), names=names)
+    ev = evidence_model(reply, device, names)
+    ev["sizes"] = sizes
+    return ev
 
 
 def judge_model(ev, *, expected: str | None = None) -> None:
@@ -103,8 +106,9 @@ def judge_model(ev, *, expected: str | None = None) -> None:
     # tensor that was left behind is the more useful message.
     for name, where in rows:
         if where != want and not where.startswith(f"{name}:"):
+            build = ev.get("names", {}).get("build", "build")
             raise CheckFailed(f"{name} is on {where}, expected {want} (the "
-                              f"device passed to build): move the model "
+                              f"device passed to {build}): move the model "
                               f"with .to(device)")
     for name, where in rows:
         if where != want:

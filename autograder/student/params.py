@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 
-from . import trust
+from . import calls, plain, trust
 from .errors import CheckFailed
 
 # Gates per cell type: each gate has its own W_x, W_h and biases.
@@ -118,59 +118,81 @@ def total(rows) -> int:
     return sum(n for _, n in rows)
 
 
-# ---------------------------------------------------------------- collect
-
-def collect_model(build, *, vocab_size, num_hiddens, num_layers,
-                  device="cpu") -> dict:
-    """Build a model and record ``(name, shape, requires_grad)`` per param."""
-    ev = {"sizes": dict(vocab_size=vocab_size, num_hiddens=num_hiddens,
-                        num_layers=num_layers), "params": [], "error": None}
-    try:
-        model = trust.call("calling build(vocab_size, num_hiddens, "
-                           "num_layers, device)", build, vocab_size,
-                           num_hiddens, num_layers, device)
-    except trust.StudentError as exc:
-        ev["error"] = str(exc)
-        return ev
-    reason = trust.module_reason(model, "build(...)")
-    if reason:
-        ev["error"] = reason
-        return ev
-    for name, p in trust.named_tensors(model, "parameters"):
-        ev["params"].append(param_row(p, name))
-    return ev
-
+# ---------------------------------------------------------------- evidence
 
 def param_row(p, name: str):
-    """``(name, shape, requires_grad, is_leaf)`` or ``(name, reason)``."""
+    """``(name, shape, requires_grad, is_leaf)`` or ``(name, reason)``
+    for a tensor record."""
     shape = trust.shape_of(p, name)
     if isinstance(shape, str):
         return (name, shape)
     return (name, shape, trust.requires_grad(p), trust.is_leaf(p))
 
 
-def collect_scratch(get_params, *, vocab_size, num_hiddens, num_layers=None,
-                    device="cpu") -> dict:
-    """Call get_*_params and record each tensor of the returned list."""
-    sizes = dict(vocab_size=vocab_size, num_hiddens=num_hiddens)
-    args = (vocab_size, num_hiddens, device)
-    sig = "(vocab_size, num_hiddens, device)"
-    if num_layers is not None:
-        sizes["num_layers"] = num_layers
-        args = (vocab_size, num_hiddens, num_layers, device)
-        sig = "(vocab_size, num_hiddens, num_layers, device)"
-    ev = {"sizes": sizes, "params": [], "error": None}
-    try:
-        params = trust.call(f"calling get_params{sig}", get_params, *args)
-    except trust.StudentError as exc:
-        ev["error"] = str(exc)
+def _error(reply: dict) -> str | None:
+    err = reply.get("error")
+    if err is None:
+        return None
+    return str(err.get("message")) if type(err) is dict else str(err)
+
+
+def evidence_model(reply: dict, sizes: dict, names: dict) -> dict:
+    """Parameter evidence from a :func:`.calls.model_forward` reply."""
+    ev = {"sizes": {k: sizes[k] for k in ("vocab_size", "num_hiddens",
+                                          "num_layers")},
+          "params": [], "error": _error(reply), "names": dict(names)}
+    if ev["error"]:
         return ev
-    items = trust.sequence(params, "get_params(...)")
+    model = plain.load(reply.get("model"))
+    reason = trust.module_reason(model, f"{names.get('build', 'build')}"
+                                 "(...) returned")
+    if reason:
+        ev["error"] = reason
+        return ev
+    ev["params"] = [param_row(p, name)
+                    for name, p in trust.named_tensors(model, "parameters")]
+    return ev
+
+
+def evidence_scratch(reply: dict, sizes: dict, names: dict) -> dict:
+    """Parameter evidence from a :func:`.calls.scratch_setup` reply."""
+    ev = {"sizes": {k: v for k, v in sizes.items()
+                    if k in ("vocab_size", "num_hiddens", "num_layers")},
+          "params": [], "error": _error(reply), "names": dict(names)}
+    if ev["error"]:
+        return ev
+    gp = names.get("get_params", "get_params")
+    items = trust.sequence(plain.load(reply.get("params")), f"{gp}(...)")
     if isinstance(items, str):
         ev["error"] = items
         return ev
     ev["params"] = [param_row(p, f"params[{i}]") for i, p in enumerate(items)]
     return ev
+
+
+def collect_model(build, *, vocab_size, num_hiddens, num_layers,
+                  device="cpu", names=None) -> dict:
+    """Build a model and record ``(name, shape, requires_grad)`` per param
+    (a self-check: the call runs here)."""
+    sizes = dict(vocab_size=vocab_size, num_hiddens=num_hiddens,
+                 num_layers=num_layers)
+    names = names or {"build": "build"}
+    reply = calls.model_forward(build, sizes=sizes, device=device,
+                                names=names)
+    return evidence_model(reply, sizes, names)
+
+
+def collect_scratch(get_params, *, vocab_size, num_hiddens, num_layers=None,
+                    device="cpu", names=None) -> dict:
+    """Call get_*_params and record each tensor of the returned list
+    (a self-check: the call runs here)."""
+    sizes = dict(vocab_size=vocab_size, num_hiddens=num_hiddens)
+    if num_layers is not None:
+        sizes["num_layers"] = num_layers
+    names = names or {"get_params": "get_params"}
+    reply = calls.scratch_setup(get_params, None, sizes=sizes, device=device,
+                                names={"init_state": "init_state", **names})
+    return evidence_scratch(reply, sizes, names)
 
 
 # ------------------------------------------------------------------ judge
@@ -265,7 +287,8 @@ def judge_scratch_shapes(ev) -> None:
     rows = ev["params"]
     if len(rows) != len(shapes):
         raise CheckFailed(
-            f"get_params returned {len(rows)} tensors, expected "
+            f"{ev.get('names', {}).get('get_params', 'get_params')} returned "
+            f"{len(rows)} tensors, expected "
             f"{len(shapes)}: [{', '.join(n for n, _, _ in shapes)}]")
     for i, (row, (name, formula, want)) in enumerate(zip(rows, shapes)):
         if row[1] != want:

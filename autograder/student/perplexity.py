@@ -1,11 +1,11 @@
 """The perplexity check: train the student's model under the grader's recipe.
 
-``run_test`` (called from the notebooks' perplexity test cells) builds a fresh
-model with the student's ``build_*`` function at sizes the grader chooses,
-trains it with the grader's fixed, seeded recipe and budget
-(:class:`autograder.config.GradingBudget`, CPU or GPU class), records plain
-evidence (the model's spec, its trained ``state_dict``, the per-epoch
-perplexity curve, generated samples), then judges it.
+``collect`` (the call ``model_train``: in the notebook for a self-check, in
+the sandboxed worker when grading) builds a fresh model with the student's
+``build_*`` function at sizes the grader chooses, trains it with the
+grader's fixed, seeded recipe and budget (:class:`GradingBudget`, CPU or GPU
+class), and returns plain data: the model's spec, its trained
+``state_dict``, the per-epoch perplexity curve, generated samples.
 
 ``judge`` never calls student code. It rebuilds the model from trusted code
 (``d2l.RNNModel`` around ``nn.LSTM``/``nn.GRU``/``nn.RNN``), loads the trained
@@ -185,7 +185,7 @@ def samples(net, vocab, device) -> list[str]:
 
 
 def collect(build, *, kind: str, device=None,
-            budget: GradingBudget | None = None) -> dict:
+            budget: GradingBudget | None = None, name: str = "build") -> dict:
     """Build, train and describe a fresh model; return plain evidence.
 
     Args:
@@ -194,6 +194,7 @@ def collect(build, *, kind: str, device=None,
         kind: "deep" or "bidirectional".
         device: defaults to ``d2l.try_gpu()``.
         budget: defaults to the budget of the device's class.
+        name: the student's function, for messages.
     """
     device = torch.device(device) if device is not None else d2l.try_gpu()
     budget = budget or grading_budget(device_class(device))
@@ -207,7 +208,8 @@ def collect(build, *, kind: str, device=None,
              "error": None}
     with grading_context(budget, device):
         try:
-            _train_into(entry, build, corpus, vocab, device, budget, kind)
+            _train_into(entry, build, corpus, vocab, device, budget, kind,
+                        name)
         except _StepFailed as exc:
             entry["error"] = str(exc)
         except Exception as exc:  # noqa: BLE001 - student code
@@ -219,25 +221,26 @@ class _StepFailed(Exception):
     """A step of collect (build, training, evaluation) raised."""
 
 
-def _train_into(entry, build, corpus, vocab, device, budget, kind) -> None:
+def _train_into(entry, build, corpus, vocab, device, budget, kind,
+                name="build") -> None:
     """Fill ``entry`` step by step, so a failure keeps what came before."""
-    step = "build"
+    step = f"calling {name}(vocab_size, num_hiddens, num_layers, device)"
     try:
         net = build(entry["sizes"]["vocab_size"], budget.num_hiddens,
                     budget.num_layers, device)
         entry["spec"] = describe(net)
-        step = "training"
+        step = f"training the model {name} returned"
         start = time.perf_counter()
         result = trainer.train(net, corpus, recipe_for(budget, kind), device)
         entry["perplexities"] = [float(p) for p in result.perplexities]
         entry["train_seconds"] = time.perf_counter() - start
         entry["trainer_path"] = result.path
-        step = "evaluation"
+        step = f"evaluating the model {name} returned"
         entry["perplexity"] = evaluate(
             net, corpus, batch_size=budget.batch_size,
             num_steps=budget.num_steps, device=device)
     except Exception as exc:  # noqa: BLE001 - student code
-        raise _StepFailed(f"{step} failed: {type(exc).__name__}: {exc}") \
+        raise _StepFailed(f"{step} raised {type(exc).__name__}: {exc}") \
             from None
     entry["state_dict"] = trained_weights(net)
     entry["samples"] = samples(net, vocab, device)
@@ -269,6 +272,17 @@ def judge(entries, kind: str | None = None) -> str:
 
 def judge_entry(entry: dict, kind: str | None = None) -> str:
     """Judge one evidence entry (see :func:`judge`)."""
+    return judge_value(entry, kind)[0]
+
+
+def judge_value(entry: dict, kind: str | None = None) -> tuple[str, float]:
+    """Judge one entry; return the message and the perplexity the judge
+    computed itself (the feedback page shows that number).
+
+    Raises:
+        CheckFailed: with got vs expected; its ``perplexity`` attribute is
+            the computed perplexity when there is one (else None).
+    """
     if type(entry) is not dict:
         raise CheckFailed("perplexity evidence is not a dict")
     kind = kind or entry.get("kind")
@@ -288,12 +302,20 @@ def judge_entry(entry: dict, kind: str | None = None) -> str:
     frozen = [n for n, rg in flags.items() if rg is not True] \
         if type(flags) is dict else ["(not recorded)"]
     if not ppl < limit:
-        raise CheckFailed(_too_high(ppl, limit, kind, budget, frozen))
+        raise _with_value(CheckFailed(_too_high(ppl, limit, kind, budget,
+                                                frozen)), ppl)
     if frozen:
-        raise CheckFailed(f"parameters {frozen} have requires_grad=False; "
-                          "expected every parameter to be trainable")
+        raise _with_value(CheckFailed(
+            f"parameters {frozen} have requires_grad=False; expected every "
+            "parameter to be trainable"), ppl)
     return (f"perplexity {ppl:.2f} < {limit:.2f} after "
-            f"{budget.epochs(kind)} epochs of the grader's recipe ({kind})")
+            f"{budget.epochs(kind)} epochs of the grader's recipe ({kind})",
+            ppl)
+
+
+def _with_value(exc: CheckFailed, ppl: float) -> CheckFailed:
+    exc.perplexity = ppl
+    return exc
 
 
 def _device_class_of(entry: dict) -> str:
@@ -390,30 +412,3 @@ def load_weights(net: nn.Module, state_dict) -> None:
                           f"missing {missing}, unexpected {unexpected}, "
                           f"wrong shapes {shapes}")
     net.load_state_dict(state_dict)
-
-
-# ---------------------------------------------------------------- run_test
-
-def run_test(build, *, kind: str, grade_id: str, device=None,
-             record=None) -> str:
-    """The perplexity test cell: collect, record, judge.
-
-    Args:
-        build: the student's ``build_deep_lstm`` / ``build_bidirectional_lstm``.
-        kind: "deep" or "bidirectional".
-        grade_id: the test cell's grade_id (names the evidence).
-        device: defaults to ``d2l.try_gpu()``.
-
-    Returns:
-        The success message (also printed).
-
-    Raises:
-        CheckFailed: perplexity at or above the threshold, or the model
-            could not be built, trained or rebuilt.
-    """
-    entry = collect(build, kind=kind, device=device)
-    if record is not None:
-        record(grade_id, entry)
-    message = judge(entry, kind)
-    print(f"{grade_id}: {message}")
-    return message

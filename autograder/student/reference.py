@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from . import params as params_check
 from . import shapes
-from . import trust
+from . import calls, plain, trust
 from .config import CHECKS
 from .errors import CheckFailed
 
@@ -76,70 +76,96 @@ def masked_params(params, half: str, num_hiddens: int) -> list:
     return params[:-2] + [W_hq, params[-1]]
 
 
-# ---------------------------------------------------------------- collect
+# ---------------------------------------------------------------- evidence
+
+def runs_for(sizes: dict) -> tuple[str, ...]:
+    """The runs of the check: one for the deep RNN, three for the BiRNN."""
+    return ("full",) if "num_layers" in sizes else RUNS_BI
+
+
+def run_inputs(case: dict, run: str, sizes: dict) -> dict:
+    """The arguments of one :func:`.calls.scratch_run` call."""
+    params = list(case["params"])
+    if run != "full":
+        params = masked_params(params, run, sizes["num_hiddens"])
+    return {"inputs": one_hot(case["tokens"], sizes["vocab_size"]),
+            "state": list(case["state"]), "params": params}
+
+
+def judge_setup(reply: dict, sizes: dict, names: dict) -> None:
+    """Fail unless get_*_params/init_*_state give the contract's shapes
+    (their values are then replaced by the drawn ones)."""
+    p_ev = params_check.evidence_scratch(reply, sizes, names)
+    params_check.judge_scratch_shapes(p_ev)
+    s_ev = shapes.new_evidence(sizes, names)
+    if reply.get("begin_state") is not None:
+        shapes.describe(plain.load(reply["begin_state"]), "begin_state",
+                        s_ev)
+    shapes.judge_state(s_ev, "begin_state", sizes.get("num_layers", 2),
+                       shapes.SCRATCH_STATE_FORMULA,
+                       (sizes["batch_size"], sizes["num_hiddens"]), "")
+
+
+def evidence_run(reply: dict, names: dict) -> dict:
+    """``{"output", "state"}`` of one run: values, or reasons."""
+    err = shapes.error_of(reply)
+    if err:
+        raise CheckFailed(err)
+    rnn = names.get("rnn", "rnn")
+    items = trust.sequence(plain.load(reply.get("result")),
+                           f"{rnn}(inputs, state, params)")
+    if isinstance(items, str) or len(items) != 2:
+        raise CheckFailed(f"{rnn}(inputs, state, params) must return "
+                          "(outputs, state)")
+    new_state = trust.sequence(items[1], "state")
+    if not isinstance(new_state, str):
+        new_state = [trust.tensor_values(s, f"state[{i}]")
+                     for i, s in enumerate(new_state)]
+    return {"output": trust.tensor_values(items[0], "outputs"),
+            "state": new_state}
+
+
+def judge_kernels(replies, names: dict) -> None:
+    """Fail when the scratch functions ran torch's recurrent kernels."""
+    used = sorted({k for r in replies for k in r.get("recurrent_kernels", [])
+                   if type(k) is str})
+    if used:
+        rnn = names.get("rnn", "rnn")
+        raise CheckFailed(
+            f"{rnn} (or the functions it calls) ran torch's recurrent "
+            f"kernel {', '.join('torch.' + k for k in used)}, which is what "
+            "nn.RNN/nn.LSTM/nn.GRU and their cells run: the exercise asks "
+            "you to write the recurrence yourself, from X @ W_xh, H @ W_hh, "
+            "b_h and torch.tanh")
+
 
 def collect(get_params, init_state, rnn, *, sizes: dict,
-            generator: torch.Generator) -> dict:
-    """Run the student's scratch RNN on parameters drawn at grading time.
+            generator: torch.Generator, names=None) -> dict:
+    """Run the student's scratch RNN on parameters drawn here
+    (a self-check: the calls run here).
 
     ``get_params`` and ``init_state`` must first give the contract's shapes
     (the shape and parameter checks say more); their values are then
     replaced by the drawn ones.
     """
+    names = names or {"get_params": "get_params", "init_state": "init_state",
+                      "rnn": "rnn"}
     case = draw_case(sizes, generator)
     ev = {"sizes": dict(sizes), "tokens": case["tokens"],
           "params": case["params"], "state": case["state"], "runs": {},
-          "error": None}
+          "error": None, "names": dict(names)}
+    replies = [calls.scratch_setup(get_params, init_state, sizes=sizes,
+                                   names=names)]
     try:
-        check_setup(get_params, init_state, sizes)
-        runs = ("full",) if "num_layers" in sizes else RUNS_BI
-        for run in runs:
-            ev["runs"][run] = run_student(rnn, case, run, sizes)
-    except (trust.StudentError, CheckFailed) as exc:
+        judge_setup(replies[0], sizes, names)
+        for run in runs_for(sizes):
+            replies.append(calls.scratch_run(
+                rnn, **run_inputs(case, run, sizes), names=names))
+            ev["runs"][run] = evidence_run(replies[-1], names)
+        judge_kernels(replies, names)
+    except CheckFailed as exc:
         ev["error"] = str(exc)
     return ev
-
-
-def check_setup(get_params, init_state, sizes) -> None:
-    """Fail unless get_params/init_state give the contract's shapes."""
-    params, state = shapes.call_scratch_setup(get_params, init_state, sizes,
-                                              "cpu")
-    p_ev = {"sizes": {k: v for k, v in sizes.items()
-                      if k in ("vocab_size", "num_hiddens", "num_layers")},
-            "error": None}
-    items = trust.sequence(params, "get_params(...)")
-    if isinstance(items, str):
-        raise CheckFailed(items)
-    p_ev["params"] = [params_check.param_row(p, f"params[{i}]")
-                      for i, p in enumerate(items)]
-    params_check.judge_scratch_shapes(p_ev)
-    s_ev = shapes.new_evidence(sizes)
-    shapes.describe(state, "begin_state", s_ev)
-    count = sizes.get("num_layers", 2)
-    shapes.judge_state(s_ev, "begin_state", count,
-                       shapes.SCRATCH_STATE_FORMULA,
-                       (sizes["batch_size"], sizes["num_hiddens"]), "")
-
-
-def run_student(rnn, case, run: str, sizes: dict) -> dict:
-    """One call of the student's function; outputs as plain data."""
-    params = [p.clone().requires_grad_(True) for p in case["params"]]
-    if run != "full":
-        params = [p.detach().requires_grad_(True) for p in masked_params(
-            params, run, sizes["num_hiddens"])]
-    state = tuple(s.clone() for s in case["state"])
-    X = one_hot(case["tokens"], sizes["vocab_size"])
-    result = trust.call("calling rnn(inputs, state, params)", rnn, X, state,
-                        params)
-    items = trust.sequence(result, "rnn(inputs, state, params)")
-    if isinstance(items, str) or len(items) != 2:
-        raise CheckFailed("rnn(inputs, state, params) must return "
-                          "(outputs, state)")
-    new_state = trust.sequence(items[1], "state")
-    if not isinstance(new_state, str):
-        new_state = [trust.plain(t, f"state[{i}]")
-                     for i, t in enumerate(new_state)]
-    return {"output": trust.plain(items[0], "outputs"), "state": new_state}
 
 
 # -------------------------------------------------------------- reference

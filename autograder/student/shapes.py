@@ -10,9 +10,8 @@ plain data; ``judge_*`` decides from that data alone.
 from __future__ import annotations
 
 import torch
-from torch.nn import functional as F
 
-from . import trust
+from . import calls, plain, trust
 from .errors import CheckFailed
 
 STATE_FORMULA = "(num_directions*num_layers, batch_size, num_hiddens)"
@@ -20,22 +19,26 @@ OUTPUT_FORMULA = "(num_steps*batch_size, vocab_size)"
 SCRATCH_STATE_FORMULA = "(batch_size, num_hiddens)"
 
 
-# ---------------------------------------------------------------- collect
+# ---------------------------------------------------------------- evidence
 
 def describe(x, what: str, evidence: dict) -> None:
     """Record the structure and shapes of a tensor or tuple of tensors.
+
+    Args:
+        x: a record (:mod:`.plain`) of what the student's code returned.
 
     Adds ``evidence["structure"][what]`` (``"tensor"``, ``"tuple of N"`` or
     a reason) and ``evidence["shapes"][name]`` for each tensor in it.
     """
     structure, shapes = evidence["structure"], evidence["shapes"]
-    if trust.is_tensor(x) or isinstance(x, torch.Tensor):
+    if trust.is_tensor(x) or (type(x) is trust.Opaque
+                              and "subclass" in x.note):
         structure[what] = "tensor"
         shapes[what] = trust.shape_of(x, what)  # a reason for a subclass
         return
     items = trust.sequence(x, what)
     if isinstance(items, str):
-        structure[what] = trust.type_name(x)
+        structure[what] = trust.describe_type(x)
         return
     structure[what] = f"tuple of {len(items)}"
     for i, item in enumerate(items):
@@ -43,49 +46,42 @@ def describe(x, what: str, evidence: dict) -> None:
         shapes[name] = trust.shape_of(item, name)
 
 
-def new_evidence(sizes: dict) -> dict:
+def new_evidence(sizes: dict, names: dict | None = None) -> dict:
     """Empty shape evidence for a call with ``sizes``."""
-    return {"sizes": dict(sizes), "structure": {}, "shapes": {}, "error": None}
+    return {"sizes": dict(sizes), "structure": {}, "shapes": {},
+            "error": None, "names": dict(names or {})}
 
 
 def random_tokens(vocab_size, batch_size, num_steps, generator):
-    """Token ids drawn at grading time."""
+    """Token ids drawn for a check."""
     return torch.randint(0, vocab_size, (batch_size, num_steps),
                          generator=generator)  # (batch_size, num_steps)
 
 
-def collect_model(build, *, vocab_size, num_hiddens, num_layers, batch_size,
-                  num_steps, generator, device="cpu") -> dict:
-    """Build a model with ``build`` and record its state and output shapes.
+def error_of(reply: dict) -> str | None:
+    """The message of the student's error in a call's reply, if any."""
+    err = reply.get("error") if type(reply) is dict else None
+    if err is None:
+        return None
+    return str(err.get("message")) if type(err) is dict else str(err)
 
-    Args:
-        build: the student's ``build_*`` function.
-        generator: draws the token ids fed to the model.
-        device: where the model is built and run.
-    """
-    ev = new_evidence(dict(vocab_size=vocab_size, num_hiddens=num_hiddens,
-                           num_layers=num_layers, batch_size=batch_size,
-                           num_steps=num_steps))
-    X = random_tokens(vocab_size, batch_size, num_steps, generator).to(device)
-    try:
-        model = trust.call("calling build(vocab_size, num_hiddens, "
-                           "num_layers, device)", build, vocab_size,
-                           num_hiddens, num_layers, device)
-        begin_state = trust.method(model, "begin_state", "model")
-        state = trust.call("calling model.begin_state(batch_size=batch_size,"
-                           " device=device)", begin_state,
-                           batch_size=batch_size, device=device)
-        describe(state, "begin_state", ev)
-        result = trust.call("calling model(X, state)", model, X, state)
-    except trust.StudentError as exc:
-        ev["error"] = str(exc)
-        return ev
-    record_result(result, "model(X, state)", ev)
+
+def evidence_model(reply: dict, sizes: dict, names: dict) -> dict:
+    """Shape evidence from a :func:`.calls.model_forward` reply."""
+    ev = new_evidence(sizes, names)
+    model = plain.load(reply.get("model"))
+    if reply.get("begin_state") is not None:
+        describe(plain.load(reply["begin_state"]), "begin_state", ev)
+    if reply.get("result") is not None:
+        record_result(plain.load(reply["result"]), "model(X, state)", ev)
+    ev["error"] = error_of(reply) or (
+        reply.get("model") is not None and trust.module_reason(
+            model, f"{names.get('build', 'build')} returned")) or None
     return ev
 
 
 def record_result(result, call: str, ev: dict) -> None:
-    """Record ``(output, state)`` returned by a forward call."""
+    """Record ``(output, state)`` returned by a forward call (a record)."""
     items = trust.sequence(result, call)
     if isinstance(items, str) or len(items) != 2:
         ev["error"] = (f"{call} must return (output, state), got "
@@ -96,17 +92,38 @@ def record_result(result, call: str, ev: dict) -> None:
     describe(items[1], "state", ev)
 
 
-def one_hot_inputs(vocab_size, batch_size, num_steps, generator, device):
-    """One-hot inputs as d2l.RNNModelScratch builds them."""
+def evidence_scratch(reply: dict, sizes: dict, names: dict) -> dict:
+    """Shape evidence from a :func:`.calls.scratch_forward` reply."""
+    ev = new_evidence(sizes, names)
+    if reply.get("begin_state") is not None:
+        describe(plain.load(reply["begin_state"]), "begin_state", ev)
+    if reply.get("result") is not None:
+        rnn = names.get("rnn", "rnn")
+        record_result(plain.load(reply["result"]),
+                      f"{rnn}(inputs, state, params)", ev)
+    ev["error"] = error_of(reply) or ev["error"]
+    return ev
+
+
+def collect_model(build, *, vocab_size, num_hiddens, num_layers, batch_size,
+                  num_steps, generator, device="cpu", names=None) -> dict:
+    """Build a model with ``build`` and record its state and output shapes
+    (a self-check: the call runs here)."""
+    sizes = dict(vocab_size=vocab_size, num_hiddens=num_hiddens,
+                 num_layers=num_layers, batch_size=batch_size,
+                 num_steps=num_steps)
+    names = names or {"build": "build"}
     X = random_tokens(vocab_size, batch_size, num_steps, generator)
-    X = F.one_hot(X.T, vocab_size).to(torch.float32)
-    return X.to(device)  # (num_steps, batch_size, vocab_size)
+    reply = calls.model_forward(build, sizes=sizes, tokens=X, device=device,
+                                names=names)
+    return evidence_model(reply, sizes, names)
 
 
 def collect_scratch(get_params, init_state, rnn, *, vocab_size, num_hiddens,
                     batch_size, num_steps, generator, num_layers=None,
-                    device="cpu") -> dict:
-    """Run the scratch functions once and record state and output shapes.
+                    device="cpu", names=None) -> dict:
+    """Run the scratch functions once and record state and output shapes
+    (a self-check: the call runs here).
 
     Args:
         num_layers: deep RNN when given (the deep contract's signatures),
@@ -116,45 +133,12 @@ def collect_scratch(get_params, init_state, rnn, *, vocab_size, num_hiddens,
                  batch_size=batch_size, num_steps=num_steps)
     if num_layers is not None:
         sizes["num_layers"] = num_layers
-    ev = new_evidence(sizes)
-    X = one_hot_inputs(vocab_size, batch_size, num_steps, generator, device)
-    try:
-        params, state = call_scratch_setup(get_params, init_state, sizes,
-                                           device)
-        describe(state, "begin_state", ev)
-        result = trust.call("calling rnn(inputs, state, params)", rnn, X,
-                            state, params)
-    except trust.StudentError as exc:
-        ev["error"] = str(exc)
-        return ev
-    record_result(result, "rnn(inputs, state, params)", ev)
-    return ev
-
-
-def call_scratch_setup(get_params, init_state, sizes, device):
-    """Call the student's ``get_params`` and ``init_state`` per the contract.
-
-    Deep signatures when ``sizes`` has ``num_layers``, else bidirectional.
-
-    Returns:
-        ``(params, state)`` as the student returned them (untrusted).
-
-    Raises:
-        trust.StudentError: one of them raised.
-    """
-    v, h, b = sizes["vocab_size"], sizes["num_hiddens"], sizes["batch_size"]
-    if "num_layers" in sizes:
-        L = sizes["num_layers"]
-        params = trust.call("calling get_params(vocab_size, num_hiddens, "
-                            "num_layers, device)", get_params, v, h, L, device)
-        state = trust.call("calling init_state(batch_size, num_hiddens, "
-                           "device, num_layers)", init_state, b, h, device, L)
-    else:
-        params = trust.call("calling get_params(vocab_size, num_hiddens, "
-                            "device)", get_params, v, h, device)
-        state = trust.call("calling init_state(batch_size, num_hiddens, "
-                           "device)", init_state, b, h, device)
-    return params, state
+    names = names or {"get_params": "get_params", "init_state": "init_state",
+                      "rnn": "rnn"}
+    X = random_tokens(vocab_size, batch_size, num_steps, generator)
+    reply = calls.scratch_forward(get_params, init_state, rnn, sizes=sizes,
+                                  tokens=X, device=device, names=names)
+    return evidence_scratch(reply, sizes, names)
 
 
 # ------------------------------------------------------------------ judge

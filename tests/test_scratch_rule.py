@@ -1,0 +1,65 @@
+"""Tests of autograder/grader/scratch_rule.py: no torch recurrent layers in
+the scratch functions, plain or disguised."""
+from __future__ import annotations
+
+import inspect
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder.grader import scratch_rule
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import solutions_ref  # noqa: E402
+
+
+@pytest.mark.parametrize("source, what", [
+    ("def deep_rnn(inputs, state, params):\n    rnn = nn.RNN(3, 4)\n",
+     "nn.RNN"),
+    ("def birnn(inputs, state, params):\n    return torch.nn.LSTM(3, 4)\n",
+     "torch.nn.LSTM"),
+    ("import torch.nn as tnn\ndef deep_rnn(i, s, p):\n    tnn.GRU(1, 2)\n",
+     "tnn.GRU"),
+    ("def deep_rnn(i, s, p):\n    from torch.nn import RNN as R\n"
+     "    return R(1, 2)\n", "from torch.nn import RNN"),
+    ("def deep_rnn(i, s, p):\n    return getattr(nn, 'LSTM')(1, 2)\n",
+     "getattr(..., 'LSTM')"),
+    ("def deep_rnn(i, s, p):\n    return torch._VF.rnn_tanh(i)\n",
+     "torch._VF"),
+    ("from torch.func import functional_call\n", "functional_call"),
+    ("def birnn(i, s, p):\n    return torch.rnn_tanh_cell(i)\n",
+     "torch.rnn_tanh_cell"),
+    ("def f():\n    with torch._C.DisableTorchFunction():\n        pass\n",
+     "DisableTorchFunction"),
+])
+def test_recurrent_layers_are_found(source, what):
+    """Is each use of torch's recurrent layers found, with its line?"""
+    found = scratch_rule.uses(source)
+    assert found and any(what in w for _, w in found), found
+    assert all(line >= 1 for line, _ in found)
+
+
+def test_the_reference_solutions_are_clean():
+    """Do hand-written scratch RNNs (the kit's own) pass the rule?"""
+    for fn in (solutions_ref.get_deep_rnn_params, solutions_ref.deep_rnn,
+               solutions_ref.init_birnn_state, solutions_ref.birnn):
+        assert scratch_rule.uses(inspect.getsource(fn)) == []
+
+
+def test_words_in_comments_and_strings_are_not_uses():
+    """Are comments, docstrings and a local variable named lstm ignored?"""
+    source = ('def deep_rnn(inputs, state, params):\n'
+              '    """Like nn.RNN, but by hand."""\n'
+              '    lstm = 1  # not nn.LSTM\n    return lstm\n')
+    assert scratch_rule.uses(source) == []
+
+
+def test_message_names_the_cell_and_the_rule():
+    """Does the message say which cell used what, and the rule?"""
+    found = scratch_rule.scan({"deep_rnn": "x = nn.RNN(1, 2)\n",
+                               "init_deep_rnn_state": "x = 1\n"})
+    assert list(found) == ["deep_rnn"]
+    text = scratch_rule.message(found)
+    assert "deep_rnn uses nn.RNN (line 1)" in text
+    assert "write the recurrence" in text
