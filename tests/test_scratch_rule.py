@@ -63,3 +63,16 @@ def test_message_names_the_cell_and_the_rule():
     text = scratch_rule.message(found)
     assert "deep_rnn uses nn.RNN (line 1)" in text
     assert "write the recurrence" in text
+
+
+def test_other_cells_may_use_the_concise_api_only():
+    """May a build cell use nn.LSTM (the concise API) but not hide nn.RNN
+    or functional_call for the scratch functions to call?"""
+    cells = {"build_deep_lstm": "def build_deep_lstm(v, h, L, d):\n"
+                                "    return nn.LSTM(v, h, L)\n",
+             "deep_rnn": "def deep_rnn(i, s, p):\n    return _helper(i)\n",
+             "leaks_future": "_helper = nn.RNN(3, 4)\n"}
+    found = scratch_rule.scan(cells, scratch={"deep_rnn"})
+    assert list(found) == ["leaks_future"]
+    assert scratch_rule.scan({"deep_rnn": "x = nn.LSTM(1, 2)"},
+                             scratch={"deep_rnn"}) != {}

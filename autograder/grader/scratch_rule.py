@@ -29,14 +29,20 @@ FORBIDDEN = frozenset({
     "mkldnn_rnn_layer", "DisableTorchFunction",
     "_disable_torch_function", "_pop_mode", "_push_mode",
 })
+# What the other solution cells may use: the concise API's layers (the
+# build_* functions are nn.LSTM; a curious student may try nn.GRU there).
+CONCISE = frozenset({"LSTM", "GRU", "lstm", "gru"})
 TORCH_ROOTS = ("torch",)
 RULE = ("the scratch functions must write the recurrence themselves "
         "(X @ W_xh + H @ W_hh + b_h, torch.tanh): torch's recurrent "
         "layers, cells and kernels are not allowed there")
 
 
-def uses(source: str) -> list[tuple[int, str]]:
+def uses(source: str, allowed=frozenset()) -> list[tuple[int, str]]:
     """Where a cell's source uses torch's recurrent layers or kernels.
+
+    Args:
+        allowed: names not counted (the other cells may use nn.LSTM).
 
     Returns:
         ``(line, what)`` pairs, e.g. ``(4, "nn.RNN")``; empty when the
@@ -49,7 +55,7 @@ def uses(source: str) -> list[tuple[int, str]]:
     aliases = _torch_aliases(tree)
     found = []
     for node in ast.walk(tree):
-        what = _forbidden(node, aliases)
+        what = _forbidden(node, aliases, FORBIDDEN - allowed)
         if what:
             found.append((getattr(node, "lineno", 0), what))
     return sorted(set(found))
@@ -85,32 +91,47 @@ def _dotted(node) -> str:
     return ".".join(reversed(parts))
 
 
-def _forbidden(node, aliases: set[str]) -> str | None:
+def _forbidden(node, aliases: set[str], forbidden) -> str | None:
     """What a node uses that is forbidden, or None."""
-    if isinstance(node, ast.Attribute) and node.attr in FORBIDDEN \
+    if isinstance(node, ast.Attribute) and node.attr in forbidden \
             and _root(node) in aliases:
         return _dotted(node)
     if isinstance(node, ast.ImportFrom) and (node.module or "").split(
             ".")[0] in TORCH_ROOTS:
-        bad = [a.name for a in node.names if a.name in FORBIDDEN]
+        bad = [a.name for a in node.names if a.name in forbidden]
         if bad:
             return f"from {node.module} import {', '.join(bad)}"
     if isinstance(node, ast.Import):
         bad = [a.name for a in node.names
-               if set(a.name.split(".")) & FORBIDDEN]
+               if set(a.name.split(".")) & forbidden]
         if bad:
             return f"import {', '.join(bad)}"
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
             and node.func.id == "getattr" and len(node.args) >= 2 \
             and isinstance(node.args[1], ast.Constant) \
-            and node.args[1].value in FORBIDDEN:
+            and node.args[1].value in forbidden:
         return f"getattr(..., {node.args[1].value!r})"
     return None
 
 
-def scan(cells: dict[str, str]) -> dict[str, list[tuple[int, str]]]:
-    """``grade_id -> uses`` for the scratch functions' cells that use any."""
-    return {gid: found for gid, src in cells.items() if (found := uses(src))}
+def scan(cells: dict[str, str], scratch=None
+         ) -> dict[str, list[tuple[int, str]]]:
+    """``grade_id -> uses`` for the solution cells that use any.
+
+    Args:
+        cells: grade_id -> source of the solution cells.
+        scratch: the scratch functions' grade_ids (default: all cells);
+            the other cells may use the concise API's nn.LSTM and nn.GRU,
+            but nothing else of the list (a helper hidden in a build cell
+            and called from deep_rnn is caught there).
+    """
+    scratch = set(cells) if scratch is None else set(scratch)
+    found = {}
+    for gid, src in cells.items():
+        hits = uses(src, frozenset() if gid in scratch else CONCISE)
+        if hits:
+            found[gid] = hits
+    return found
 
 
 def message(found: dict[str, list[tuple[int, str]]]) -> str:

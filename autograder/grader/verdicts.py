@@ -153,8 +153,7 @@ def grade_notebook(name: str, nb, grading: Grading) -> tuple[dict, dict]:
     """
     tests = registry.of_notebook(name)
     cells = solution_cells(nb, notebook_functions(name))
-    scan = scratch_rule.scan({g: s for g, s in cells.items()
-                              if g in scratch_functions(name)})
+    scan = scratch_rule.scan(cells, scratch_functions(name))
     verdicts: dict[str, Verdict] = {}
     info: dict = {"cells": {}, "scratch_rule": scan}
     with Session(grading.box(name)) as session:
