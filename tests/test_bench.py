@@ -201,3 +201,41 @@ def test_cluster_mode_grades_once_per_worker_count(tmp_path, monkeypatch):
                                 sandbox=False, local=local)
     assert calls[-1] == "tcp://sched:8786-None"
     assert [p["workers"] for p in points] == [3]
+
+
+def test_cluster_points_follow_each_local_point(monkeypatch):
+    """With ``cluster="local"``, is each worker count graded through Dask
+    right after its local run, so that both see the same load on a shared
+    machine? (Grading and Dask are faked.)"""
+    import contextlib
+    import time
+
+    from autograder.release import examples
+    from autograder.grader import grade
+    from autograder.grader import grade_all
+
+    order = []
+    monkeypatch.setattr(examples, "build", lambda root, names: {
+        "solution": (root / "solution").mkdir(parents=True) or
+        root / "solution"})
+    monkeypatch.setattr(grade, "main", lambda *a, **k: 0)
+
+    @contextlib.contextmanager
+    def fake_dask(cluster, workers, sandbox):
+        yield f"tcp://w{workers}", workers, 0.0
+
+    def fake_main(directory, *, workers=None, cluster=None, out_dir=None,
+                  **kwargs):
+        order.append(cluster or f"local{workers}")
+        time.sleep(0.02)  # seconds are rounded to 0.01
+        if cluster:
+            _fake_results(out_dir, [0.1, 0.1])
+        return 0
+
+    monkeypatch.setattr(bench, "_dask", fake_dask)
+    monkeypatch.setattr(grade_all, "main", fake_main)
+    got = bench.end_to_end(submissions=2, workers=(1, 2), sandbox=False,
+                           cluster="local")
+    assert order == ["local1", "tcp://w1", "local2", "tcp://w2"]
+    assert [p["workers"] for p in got["cluster"]] == [1, 2]
+    assert all(p["ratio_to_local"] is not None for p in got["cluster"])

@@ -285,7 +285,7 @@ def end_to_end(*, submissions: int, workers, sandbox: bool,
         batch = tmp / "batch"
         for i in range(submissions):
             shutil.copytree(sub, batch / f"student{i:03d}")
-        curve = []
+        curve, dask = [], []
         for w in workers:
             busy, start = machine_busy(), time.perf_counter()
             rc = grade_all.main(batch, workers=w, db=str(tmp / f"w{w}.db"),
@@ -298,16 +298,21 @@ def end_to_end(*, submissions: int, workers, sandbox: bool,
                               60 * submissions / seconds, 2),
                           "cores_busy": cores_busy(busy, machine_busy(),
                                                    cores)})
+            if cluster == "local":  # right after: the same load on both
+                dask += through_dask(batch, tmp, cluster=cluster,
+                                     workers=(w,), sandbox=sandbox,
+                                     local=curve)
         base = next((p for p in curve if p["workers"] == 1), None)
         for p in curve:
             if base:
                 p["speedup"] = round(base["seconds"] / p["seconds"], 2)
         report = {"one_submission": one, "batch": curve, "sandbox": sandbox,
                   "cores": cores}
+        if cluster and cluster != "local":
+            dask = through_dask(batch, tmp, cluster=cluster, workers=workers,
+                                sandbox=sandbox, local=curve)
         if cluster:
-            report["cluster"] = through_dask(
-                batch, tmp, cluster=cluster, workers=workers,
-                sandbox=sandbox, local=curve)
+            report["cluster"] = dask
         return report
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -343,14 +348,15 @@ def through_dask(batch: Path, tmp: Path, *, cluster: str, workers,
     for w in (workers if cluster == "local" else (None,)):
         with _dask(cluster, w, sandbox) as (address, threads, start_s):
             out = tmp / f"dask{w or ''}"
-            begin = time.perf_counter()
+            busy, begin = machine_busy(), time.perf_counter()
             rc = grade_all.main(batch, cluster=address, db=str(out / "g.db"),
                                 out_dir=out, sandbox=sandbox,
                                 grades_csv=out / "grades.csv", quiet=True)
             seconds = time.perf_counter() - begin
-        points.append(_dask_point(out, rc=rc, seconds=seconds,
-                                  threads=threads, start_s=start_s,
-                                  local=local))
+            used = cores_busy(busy, machine_busy(), os.cpu_count() or 1)
+        points.append({**_dask_point(out, rc=rc, seconds=seconds,
+                                     threads=threads, start_s=start_s,
+                                     local=local), "cores_busy": used})
     return points
 
 
