@@ -61,8 +61,20 @@ class GradingLimits:
     # nbgrader's bookkeeping. A submission over it scores zero on the tests
     # not yet graded, with "time limit exceeded"; the batch goes on.
     submission_timeout_s: int = 900
-    # Resident memory of the student's kernel (issue 6): 4 GiB.
+    # Memory of the student's kernel and everything it starts (issue 6):
+    # 4 GiB of anonymous and shared memory, files in the box's tmpfs and
+    # memfds included where a memory cgroup is available (issue 16).
     memory_bytes: int = 4 * 1024**3
+    # Everything one notebook's box may write (issue 11): /box, /tmp and
+    # /dev/shm share one tmpfs of this size. Its pages are memory too: they
+    # count against memory_bytes as well. 1 GiB: a notebook writes a few
+    # MB of plots and checkpoints.
+    disk_bytes: int = 1024**3
+    # What the grader reads of a submission, checked before a notebook is
+    # opened or a .zip unpacked (issue 11): a course notebook with outputs
+    # is ~1 MB; 20 MB per notebook and 100 MB unzipped leave ample room.
+    notebook_bytes: int = 20 * 1000**2
+    zip_bytes: int = 100 * 1000**2
     # Lines of output kept per cell (nbgrader's LimitOutput), and characters
     # of a test's message kept in results.json, so that it stays small.
     output_max_lines: int = 200
@@ -127,9 +139,25 @@ class SandboxConfig:
     # Processes in the sandbox (kernel and whatever it starts): a fork bomb
     # is stopped with "process limit exceeded". DataLoader workers ~ a few.
     max_processes: int = 64
-    # Size of the sandbox's private /tmp and /dev/shm (RAM-backed tmpfs, not
-    # counted in the kernel's resident memory).
+    # Processes and threads together (the pids cgroup, else RLIMIT_NPROC of
+    # the box's own uid): a kernel runs ~20 threads (ipykernel's, torch's
+    # pools); 3,000 threads (issue 16) are stopped with "process limit
+    # exceeded".
+    max_tasks: int = 256
+    # No longer used: /tmp and /dev/shm share the box's one tmpfs of
+    # GradingLimits.disk_bytes (kept: a public name stays).
     tmpfs_bytes: int = 512 * 1024**2
+    # Run by root, each box drops to a uid of its own before bubblewrap
+    # starts: uid_base .. uid_base + uid_count - 1, claimed with flock (one
+    # per concurrent box, so RLIMIT_NPROC, counted per uid, is per box).
+    # Far above the uids of people and of subordinate-id ranges.
+    uid_base: int = 2_000_000
+    uid_count: int = 256
+    # Seconds to wait for a free uid when all are taken.
+    uid_wait_s: float = 60.0
+    # Put each box in cgroups of its own (memory, pids, cpu) where this
+    # process may create them (cgroup v1 or v2); else the watchdog alone.
+    cgroups: bool = True
     # Largest file the kernel may write (RLIMIT_FSIZE): evidence files are
     # small tensors; a runaway writer gets EFBIG instead of filling the disk.
     max_file_bytes: int = 1024**3

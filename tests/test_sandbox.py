@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -28,10 +27,13 @@ from fixtures import tiny_course as tc  # noqa: E402
 needs_bwrap = pytest.mark.skipif(not sandbox.available()[0],
                                  reason=sandbox.available()[1])
 ADD = "def add(a, b):\n    return a + b\n"
-# Limits small enough for tests: every attack ends within seconds.
+# Limits small enough for tests: every attack ends within seconds. (The
+# training budget is larger, so that a cell that passed for a training cell
+# would show.)
 TEST_LIMITS = dataclasses.replace(
-    GRADING, cell_timeout_s=4, training_cell_timeout_s=4,
-    submission_timeout_s=120, memory_bytes=800 * 2**20)
+    GRADING, cell_timeout_s=4, training_cell_timeout_s=30,
+    submission_timeout_s=120, memory_bytes=800 * 2**20,
+    disk_bytes=100 * 2**20)
 
 # The course files a cheating cell looks for, relative to its working
 # directory (the scratch course: autograded/<student>/<assignment>/) and
@@ -64,6 +66,30 @@ os.symlink('{target}', 'bidirectional_rnn.ipynb')
 os.symlink('{target}', os.environ['AUTOGRADER_EVIDENCE_DIR'] + '/x.pt')
 os.mkfifo('a_fifo')
 """ + ADD
+# Issue 16, finding 2: right only where the kernel is unprivileged.
+PRIVILEGED = """import os
+status = dict(line.split(':', 1) for line in open('/proc/self/status'))
+writable = []
+for path in ('/proc/sys/kernel/core_pattern', '/proc/sys/vm/drop_caches'):
+    try:
+        open(path, 'a').close()
+        writable.append(path)
+    except OSError:
+        pass
+root = os.getuid() == 0 or status['NoNewPrivs'].strip() != '1' or writable
+print('privileged:', root, writable)
+def add(a, b):
+    return 0 if root else a + b
+"""
+# Finding 5: a cell the student tags "training" keeps the ordinary limit.
+SLOW_ADD = "import time\ndef add(a, b):\n    time.sleep(8)\n    return a + b\n"
+# Issue 11: writing past the disk quota fails the cell, saying so.
+DISK_FILL = """def add(a, b):
+    with open('/tmp/fill', 'ab') as f:
+        for _ in range(30):
+            f.write(b'x' * 10_000_000)
+    return a + b
+"""
 ATTACKS = {
     "good": {"add": ADD},
     "peek": {"add": PEEK},
@@ -76,7 +102,23 @@ ATTACKS = {
     "flood": {"add": "for i in range(400):\n    print('spam' * 5000)\n" + ADD},
     "big_message": {"add": "print('x' * 100_000_000)\n" + ADD},
     "input": {"add": "name = input('your name? ')\n" + ADD},
+    "privileged": {"add": PRIVILEGED},
+    "training_tag": {"add": SLOW_ADD},
+    "disk_fill": {"add": DISK_FILL},
 }
+TAGGED = {"training_tag": ("add", "test_add", "test_add_twice")}
+
+
+def _tag(folder: Path, grade_ids, tag: str = "training") -> None:
+    """Tag the cells ``grade_ids`` of a submission's first notebook."""
+    from autograder import notebooks
+
+    path = folder / tc.DEEP
+    nb = notebooks.read(path)
+    for c in nb.cells:
+        if notebooks.grade_id(c) in grade_ids:
+            c.metadata.setdefault("tags", []).append(tag)
+    notebooks.write(nb, path)
 
 
 def _grade(subs: Path, out: Path, *, sandbox_on: bool) -> dict[str, dict]:
@@ -110,6 +152,8 @@ def graded(tmp_path_factory):
     attacks["symlink"] = {"add": SYMLINK.format(target=target)}
     for name, fills in attacks.items():
         tc.student(root / "subs" / name, {**tc.ANSWERS, **fills})
+        if name in TAGGED:
+            _tag(root / "subs" / name, TAGGED[name])
     docs = _grade(root / "subs", root / "out", sandbox_on=True)
     return root, docs
 
@@ -121,6 +165,8 @@ def graded_unsandboxed(tmp_path_factory):
     tc.student(root / "subs" / "peek", {**tc.ANSWERS, "add": PEEK})
     tc.student(root / "subs" / "escape",
                {**tc.ANSWERS, "add": ESCAPE.format(course=root)})
+    tc.student(root / "subs" / "privileged",
+               {**tc.ANSWERS, "add": PRIVILEGED})
     return root, _grade(root / "subs", root / "out", sandbox_on=False)
 
 
@@ -190,6 +236,50 @@ def test_available_where_bwrap_works():
     assert ok and "bubblewrap" in reason
 
 
+def test_training_cells_come_from_the_gradebook(tmp_path, monkeypatch):
+    """Finding 5: are the training cells the gradebook's ``*_perplexity``
+    cells of this notebook (never a submitted tag), and none when there is
+    no gradebook to ask?"""
+    from nbgrader.api import Gradebook
+
+    # nbgrader runs alembic from PATH, as in the grader's worker
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:"
+                       f"{os.environ['PATH']}")
+
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        gb.add_assignment("a")
+        gb.add_notebook("deep_rnn", "a")
+        for gid in ("test_deep_rnn_shapes", "test_build_deep_lstm_perplexity"):
+            gb.add_grade_cell(gid, "deep_rnn", "a", max_score=1,
+                              cell_type="code")
+    execute = sandbox.SandboxedExecute()
+    resources = {"nbgrader": {"db_url": url, "notebook": "deep_rnn",
+                              "assignment": "a"}}
+    assert execute._training_ids(resources) == {
+        "test_build_deep_lstm_perplexity"}
+    assert execute._training_ids({}) == frozenset()
+    execute.training_grade_ids = ["x"]
+    assert execute._training_ids(resources) == {"x"}
+
+
+@pytest.mark.parametrize("ename, evalue, named", [
+    ("OSError", "[Errno 28] No space left on device: '/tmp/f'", True),
+    ("OSError", "[Errno 27] File too large", True),
+    ("ValueError", "shapes differ", False),
+])
+def test_a_full_disk_is_named_on_its_cell(ename, evalue, named):
+    """Issue 11: does an ENOSPC or EFBIG error on a cell say "disk limit
+    exceeded" (with the limit), and another error stay as it was?"""
+    from nbformat.v4 import new_code_cell
+
+    cell = new_code_cell("x", outputs=[sandbox._error(ename, evalue)])
+    sandbox._name_disk_errors(cell, 100 * 2**20)
+    text = cell.outputs[0]["evalue"]
+    assert text.startswith("disk limit exceeded") is named
+    assert ("100 MiB" in text) is named and evalue in text
+
+
 def test_sanitize_removes_links_and_fifos(tmp_path):
     """Are symlinks and FIFOs removed, and regular files kept?"""
     (tmp_path / "sub").mkdir()
@@ -248,6 +338,42 @@ def test_kernel_death_fails_tests_with_a_reason(graded, student, words):
     for gid in ("test_add", "test_add_twice"):
         assert tests[gid]["status"] == "failed"
         assert words in tests[gid]["output"], tests[gid]["output"]
+    assert tests["test_mul"]["status"] == "passed"
+
+
+@pytest.mark.slow
+def test_kernel_is_unprivileged(graded, graded_unsandboxed):
+    """Finding 2: is the graded kernel not root, with no new privileges and
+    no sysctl it can open for writing? (Unsandboxed, run by root, it is.)"""
+    _, docs = graded
+    assert _tests(docs["privileged"])["test_add"]["status"] == "passed"
+    _, plain = graded_unsandboxed
+    if os.geteuid() == 0:
+        assert _tests(plain["privileged"])["test_add"]["status"] == "failed"
+
+
+@pytest.mark.slow
+def test_a_students_training_tag_buys_no_time(graded):
+    """Finding 5: do test cells the student tagged ``training`` keep the
+    ordinary 4 s limit (not the 30 s training budget)?"""
+    _, docs = graded
+    tests = _tests(docs["training_tag"])
+    for gid in ("test_add", "test_add_twice"):
+        assert tests[gid]["status"] == "failed"
+        assert "time limit exceeded" in tests[gid]["output"]
+        assert "GradingLimits.cell_timeout_s" in tests[gid]["output"]
+    assert tests["test_mul"]["status"] == "passed"
+
+
+@pytest.mark.slow
+def test_writing_past_the_disk_quota_says_so(graded):
+    """Issue 11: does a cell that writes 300 MB into a 100 MiB quota fail
+    with "disk limit exceeded", and the other notebook pass?"""
+    _, docs = graded
+    tests = _tests(docs["disk_fill"])
+    assert tests["test_add"]["status"] == "failed"
+    assert "disk limit exceeded" in tests["test_add"]["output"]
+    assert "GradingLimits.disk_bytes" in tests["test_add"]["output"]
     assert tests["test_mul"]["status"] == "passed"
 
 

@@ -52,15 +52,15 @@ from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Float, Integer, Unicode
+from traitlets import Float, Integer, List, Unicode
 from traitlets.config import Config
 
 from autograder.config import GRADING, SANDBOX
 from autograder.sandbox import launch
 from autograder.sandbox import watchdog as limits
 from autograder.sandbox.launch import (  # noqa: F401  (re-exported)
-    ISOLATION_OFF, ISOLATION_ON, OPT_OUT, SandboxUnavailable, available,
-    sweep_stale_runtime_dirs,
+    ISOLATION_OFF, ISOLATION_ON, OPT_OUT, OWNER_FILE, SandboxUnavailable,
+    available, sweep_stale_runtime_dirs,
 )
 
 # Environment passed from the grader to the kernel (everything else dropped).
@@ -92,6 +92,7 @@ class KernelSpec:
     env: dict = dataclasses.field(default_factory=dict)
     rw_dirs: tuple = ()  # host folders the kernel may write besides its own
     ro_paths: tuple = ()  # host paths it may read besides the box's
+    disk_bytes: int = GRADING.disk_bytes
 
     def dump(self, path: Path) -> None:
         """Write the spec as JSON."""
@@ -111,6 +112,7 @@ class KernelSpec:
             name=name, env=kernel_env(self), rw_dirs=self.rw_dirs,
             ro_paths=self.ro_paths, data_file=self.data_file,
             isolated=self.isolated, memory_bytes=self.memory_bytes,
+            disk_bytes=self.disk_bytes,
             deadline=(self.deadline + SANDBOX.deadline_grace_s
                       if self.deadline else 0.0))
 
@@ -138,6 +140,7 @@ class SandboxKernel:
             "cell_timeout_s": int(lim.cell_timeout_s),
             "training_cell_timeout_s": int(lim.training_cell_timeout_s),
             "deadline": float(self.spec.deadline),
+            "disk_bytes": int(self.spec.disk_bytes),
             # nbclient waits this long for a cell's output after its reply
             # (default 4 s; more for two workers on a loaded machine)
             "iopub_timeout": 10,
@@ -170,6 +173,12 @@ class SandboxKernel:
                 (k["peak_bytes"] for k in kernels), default=0),
             "limit_hits": hits,
             "kernels": kernels,
+            # how memory, tasks, CPU, disk and the uid were held (the
+            # boxes of one submission are made alike) and what fell back
+            "controls": next((k["controls"] for k in kernels
+                              if k.get("controls")), {}),
+            "fallback": sorted({why for k in kernels
+                                for why in k.get("fallback", [])}),
         }
 
     def cleanup(self) -> None:
@@ -210,6 +219,7 @@ def kernel_setup(workdir, limits_=GRADING, *, enabled=True,
     spec = KernelSpec(
         runtime_dir=str(runtime), isolated=enabled, data_file=_data_file(),
         memory_bytes=int(limits_.memory_bytes), deadline=float(deadline or 0),
+        disk_bytes=int(getattr(limits_, "disk_bytes", GRADING.disk_bytes)),
         env=dict(env or {}))
     spec_file = runtime / "spec.json"
     spec.dump(spec_file)
@@ -278,7 +288,15 @@ class SandboxKernelManager(AsyncKernelManager):
     async def _async_pre_start_kernel(self, **kw):
         cmd, kw = await super()._async_pre_start_kernel(**kw)
         kw.update(self._box.popen_kwargs())
+        slot = self._box.slot  # the kernel runs as the box's uid: its file
+        if slot is not None:
+            os.chown(self.connection_file, slot.uid, slot.gid)
         return cmd, kw
+
+    def seal(self) -> None:
+        """The kernel is up: no more writes to its connection folder (it
+        lies on the grader's disk)."""
+        self._box.seal()
 
     def client(self, **kwargs):
         """A client whose sockets drop messages over SANDBOX.max_message_bytes."""
@@ -289,22 +307,30 @@ class SandboxKernelManager(AsyncKernelManager):
         return kc
 
     def watchdog_status(self) -> dict | None:
-        """What the watchdog wrote (None while the kernel runs)."""
-        return limits.read_status(self._box.status_file)
+        """What the watchdog wrote (None while the kernel runs), from the
+        box or, once the box is closed, from the copy kept."""
+        return limits.read_status(self._box.status_file) or limits.read_status(
+            Path(self._spec.runtime_dir) / f"status-{self._name}.json")
 
     def _keep_status(self) -> None:
-        """Copy this kernel's watchdog status to the submission's folder."""
-        src = self._box.status_file
-        if src.is_file():
-            dest = Path(self._spec.runtime_dir) / f"status-{self._name}.json"
-            try:
-                shutil.copyfile(src, dest)
-            except OSError:
-                pass
+        """Copy this kernel's watchdog status, with how its box held each
+        resource, to the submission's folder."""
+        status = self._box.status()
+        if not status["watchdog"]:
+            return
+        dest = Path(self._spec.runtime_dir) / f"status-{self._name}.json"
+        try:
+            dest.write_text(json.dumps({
+                **status["watchdog"], "controls": status["controls"],
+                "fallback": status["fallback"]}))
+        except OSError:
+            pass
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
         self._keep_status()
+        if not restart:  # the kernel is gone: so is its box
+            self._box.close()
 
     def __del__(self):
         box = getattr(self, "_box", None)
@@ -333,8 +359,14 @@ class SandboxedExecute(Execute):
 
     * Each cell's time limit is ``cell_timeout_s``, or
       ``training_cell_timeout_s`` for training cells, never past ``deadline``.
-      A cell over its limit is interrupted; if the kernel does not answer
-      within ``SANDBOX.interrupt_grace_s`` it is killed.
+      Training cells are named by the grader, never by the submission: the
+      ``training_grade_ids`` given, else the training tests among the
+      gradebook's cells of this notebook (built from the kit's source; a
+      student's tags are not read). A cell over its limit is interrupted;
+      if the kernel does not answer within ``SANDBOX.interrupt_grace_s`` it
+      is killed.
+    * An error that says the disk was full (ENOSPC in the box's tmpfs,
+      EFBIG over the file-size limit) says "disk limit exceeded".
     * A kernel that died (os._exit, segfault, memory or process limit) or was
       killed leaves an error on its cell, saying why, and "not run" errors on
       the later cells: nbgrader then scores the notebook as usual.
@@ -352,6 +384,10 @@ class SandboxedExecute(Execute):
         config=True)
     cell_output_chars = Integer(SANDBOX.cell_output_chars).tag(config=True)
     interrupt_grace_s = Float(SANDBOX.interrupt_grace_s).tag(config=True)
+    training_grade_ids = List(Unicode(), default_value=None, allow_none=True,
+                              help="grade_ids of training cells (default: "
+                              "from the gradebook)").tag(config=True)
+    disk_bytes = Integer(GRADING.disk_bytes).tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
@@ -360,12 +396,14 @@ class SandboxedExecute(Execute):
         self._limit_note = ""
         self._chars = 0
         self._truncated = False
+        self._training: frozenset[str] = frozenset()
 
     # -- the notebook ------------------------------------------------------
 
     def preprocess(self, nb, resources=None, km=None):
         """Execute the notebook; always return it, marked where cells died."""
         self._stopped = None
+        self._training = self._training_ids(resources)
         try:
             return super().preprocess(nb, resources, km)
         finally:
@@ -406,19 +444,51 @@ class SandboxedExecute(Execute):
             self._stopped = (f"{limits.MESSAGES['deadline']} in "
                              f"{_label(cell, cell_index)}, and the kernel did "
                              "not stop when interrupted")
+        _name_disk_errors(cell, self.disk_bytes)
         return cell
 
     # nbclient binds its sync wrapper to its own coroutine: rebind to ours.
     execute_cell = run_sync(async_execute_cell)
+
+    async def async_start_new_kernel_client(self):
+        """Start the kernel, then seal its connection folder (its sockets
+        are bound once it answers)."""
+        kc = await super().async_start_new_kernel_client()
+        seal = getattr(self.km, "seal", None)
+        if seal is not None:
+            seal()
+        return kc
+
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    def _training_ids(self, resources) -> frozenset[str]:
+        """The grade_ids that get the training budget: as configured, else
+        the training tests among the gradebook's cells of this notebook;
+        none when the gradebook cannot say (every cell gets the ordinary
+        limit)."""
+        if self.training_grade_ids is not None:
+            return frozenset(self.training_grade_ids)
+        info = (resources or {}).get("nbgrader", {})
+        try:
+            from nbgrader.api import Gradebook
+
+            with Gradebook(info["db_url"]) as gb:
+                source = gb.find_notebook(info["notebook"],
+                                          info["assignment"])
+                return limits.training_grade_ids(
+                    c.name for c in source.grade_cells)
+        except Exception:  # noqa: BLE001 - no gradebook: no training cells
+            return frozenset()
 
     # -- time limits -------------------------------------------------------
 
     def _get_timeout(self, cell) -> int | None:
         if cell is None:  # kernel_info and other requests of nbclient's own
             return super()._get_timeout(cell)
-        timeout = limits.cell_timeout(cell, self)
+        timeout = limits.cell_timeout(cell, self, self._training)
         kind = ("GradingLimits.training_cell_timeout_s"
-                if limits.is_training_cell(cell) else "GradingLimits.cell_timeout_s")
+                if limits.is_training_cell(cell, self._training)
+                else "GradingLimits.cell_timeout_s")
         self._limit_note = (f"{limits.MESSAGES['deadline']}: the cell ran longer "
                             f"than its {timeout} s limit ({kind}) and was "
                             "interrupted")
@@ -524,6 +594,20 @@ class SandboxedExecute(Execute):
     def handle_comm_msg(self, outs, msg, cell_index):
         """Widgets are not graded: their messages are ignored."""
         return None
+
+
+def _name_disk_errors(cell, disk_bytes: int) -> None:
+    """Say "disk limit exceeded" in each error of ``cell`` that comes from
+    a full disk (ENOSPC, EFBIG), in front of the student's error."""
+    for out in cell.get("outputs", []):
+        if out.get("output_type") != "error":
+            continue
+        text = f"{out.get('ename', '')}: {out.get('evalue', '')}"
+        if limits.is_disk_full(text) and not text.startswith(
+                limits.MESSAGES["disk"]):
+            out["evalue"] = f"{limits.disk_message(disk_bytes)} ({text})"
+            out["traceback"] = [*out.get("traceback", []),
+                                f"{out['ename']}: {out['evalue']}"]
 
 
 def _signal_name(num: int) -> str:
