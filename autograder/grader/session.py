@@ -69,7 +69,9 @@ class Session:
 
     def start(self) -> "Session":
         """Start the worker in the box."""
-        argv = [sys.executable, "-I", self.box.inside(WORKER)]
+        # -I: no current folder or PYTHON* variables; -S: no .pth files, so
+        # not even an editable install of the grader is importable there
+        argv = [sys.executable, "-I", "-S", self.box.inside(WORKER)]
         self.proc = self.box.popen(argv, stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE,

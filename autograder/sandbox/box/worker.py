@@ -258,10 +258,29 @@ def private_kit():
     return calls, trust, wire
 
 
+def _paths() -> None:
+    """Import from the box's kit first, then the environment's packages.
+
+    The worker starts with ``-I -S``: no site module, so the environment's
+    ``.pth`` files are not read and the grader's own package (installed
+    editable) is not importable, even without the sandbox.
+    """
+    import sysconfig
+
+    sys.path.insert(0, KIT)
+    root = os.path.dirname(os.path.dirname(sys.executable))
+    where = ({"base": root, "platbase": root}
+             if os.path.exists(os.path.join(root, "pyvenv.cfg")) else None)
+    for key in ("purelib", "platlib"):
+        path = sysconfig.get_paths(vars=where)[key]
+        if path not in sys.path:
+            sys.path.append(path)
+
+
 def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # see interruptible()
     chan_in, chan_out = _streams()
-    sys.path.insert(0, KIT)
+    _paths()
     import torch
     calls, trust, wire = private_kit()
 
