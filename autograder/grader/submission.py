@@ -157,6 +157,8 @@ def _extract(zip_path: Path, dest: Path, names,
                     continue
                 with zf.open(m) as src:
                     (dest / name).write_bytes(src.read(m.file_size))
+    except GraderError:
+        raise
     except (zipfile.BadZipFile, OSError, RuntimeError, EOFError,
             ValueError) as err:
         raise GraderError(f"{zip_path.name} could not be unzipped "
@@ -171,8 +173,8 @@ def _check_zip_size(zip_path: Path, zf: zipfile.ZipFile,
     if total > limits.zip_bytes:
         raise GraderError(
             f"{zip_path.name} would unzip to {_size(total)}, over the "
-            f"{_size(limits.zip_bytes)} limit (GradingLimits.zip_bytes), "
-            "so it was not unzipped")
+            f"{_size(limits.zip_bytes)} limit (GradingLimits.zip_bytes); "
+            "it was not unzipped")
 
 
 def _member_problem(m: zipfile.ZipInfo, name: str,
