@@ -60,7 +60,7 @@ logger = logging.getLogger("distributed.worker.autograder")
 
 # The files whose pins a worker must share with the client.
 PIN_FILES = ("requirements.txt", "requirements-d2l.txt")
-# Put where a worker's versions are listed: the interpreter itself.
+# The interpreter's own version is compared too, under this name.
 PYTHON = "python"
 
 
