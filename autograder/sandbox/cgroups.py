@@ -141,13 +141,16 @@ class BoxGroup:
             kill_members(folder)
 
     def remove(self) -> None:
-        """Kill what is left, then remove the folders."""
+        """Kill what is left, then remove the folders, and their parent
+        when no other box uses it (nothing of the kit stays in the
+        grader's cgroup)."""
         self.kill()
         for folder in self.folders():
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
+            for path in (folder, folder.parent):
+                try:
+                    path.rmdir()
+                except OSError:
+                    break
 
 
 def create(name: str, *, memory_bytes: int, max_tasks: int,
@@ -184,7 +187,18 @@ def create(name: str, *, memory_bytes: int, max_tasks: int,
 
 
 def _make(h: Hierarchy, ctrl: str, name: str) -> Path:
-    """The box's folder for ``ctrl`` (made, with the parent, if need be)."""
+    """The box's folder for ``ctrl`` (made, with the parent, if need be;
+    again if the last box of another grader removed the parent meanwhile).
+    """
+    for _ in range(3):
+        try:
+            return _make_once(h, ctrl, name)
+        except FileNotFoundError:
+            continue
+    return _make_once(h, ctrl, name)
+
+
+def _make_once(h: Hierarchy, ctrl: str, name: str) -> Path:
     parent = h.here / PARENT
     if not parent.is_dir():
         if h.version == 2:
