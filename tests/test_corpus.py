@@ -37,6 +37,7 @@ def corpus_results(tmp_path_factory):
         pytest.skip(sandbox.available()[1])
     root = tmp_path_factory.mktemp("corpus")
     spec.build_all(root / "subs")
+    spec.plant_marker()  # what the escapes aim at (issue 16)
     rc = grade_all.main(root / "subs", workers=2, course_root=root,
                         out_dir=root / "results", limits=CORPUS_LIMITS,
                         quiet=True, source=grade.default_source())
@@ -68,3 +69,9 @@ def test_entry_outcome(corpus_results, entry):
         if t["name"] in spec.ALL_TESTS and got[t["name"]] == "FAIL":
             assert t.get("output", "").strip(), f"{t['name']}: no message"
     assert len(json.dumps(doc)) < 100_000  # the output cap held
+
+
+def test_escapes_leave_the_host_untouched(corpus_results):
+    """Issue 16: after the corpus is graded, is the host marker the escapes
+    aim at untouched, and is no spinner of theirs still running?"""
+    assert spec.escapes_seen() == []

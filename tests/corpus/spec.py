@@ -300,3 +300,246 @@ def build_all(dest: Path, course_root: Path = COURSE_ROOT) -> dict[str, Path]:
 def expected_json() -> str:
     """All expected outcomes as JSON (for reading, not used by the test)."""
     return json.dumps({e.name: e.expected() for e in ENTRIES}, indent=1)
+
+
+# ==========================================================================
+# Issue 16: sandbox escapes and resource limits (one entry per finding that
+# a submission can carry; finding 6 is the grading channel's, 8 and 9 are
+# tested where they happen: tests/test_submission.py, the feedback tests).
+# An escape aims at MARKER, a host file that tests/test_corpus.py plants
+# before grading and finds untouched after (escapes_seen()).
+# ==========================================================================
+
+import os  # noqa: E402
+import tempfile  # noqa: E402
+
+MARKER = Path(tempfile.gettempdir()) / f"ag-corpus-marker-{os.getpid()}.txt"
+SPINNER = "ag-corpus-spinner"
+
+# Finding 1: a package named like the grader's (and Python's start-up
+# hooks) planted wherever the kernel can write; imported by any host
+# Python that starts from there, it would rewrite MARKER.
+_PLANT = f'''
+import os
+_payload = "open({str(MARKER)!r}, 'w').write('pwned')\\n"
+_dirs = {{os.getcwd(), os.path.expanduser('~'), '/tmp', '/dev/shm', '..',
+         '../..'}}
+try:
+    from ipykernel.connect import get_connection_file
+    _dirs.add(os.path.dirname(get_connection_file()))
+except Exception:
+    pass
+for _d in _dirs:
+    for _rel in ('autograder/__init__.py', 'autograder/sandbox/__init__.py',
+                 'autograder/sandbox/watchdog.py', 'nbgrader/__init__.py',
+                 'sitecustomize.py', 'usercustomize.py',
+                 'nbgrader_config.py', 'jupyter_config.py'):
+        try:
+            os.makedirs(os.path.join(_d, os.path.dirname(_rel)),
+                        exist_ok=True)
+            open(os.path.join(_d, _rel), 'w').write(_payload)
+        except OSError:
+            pass
+'''
+# Finding 2: wrong unless the kernel is unprivileged (opened for writing,
+# nothing is written).
+_PRIVILEGED = '''
+import os
+_status = dict(line.split(':', 1) for line in open('/proc/self/status'))
+_writable = []
+for _p in ('/proc/sys/kernel/core_pattern', '/proc/sys/vm/drop_caches',
+           '/proc/sysrq-trigger'):
+    try:
+        open(_p, 'a').close()
+        _writable.append(_p)
+    except OSError:
+        pass
+if os.getuid() == 0 or _status['NoNewPrivs'].strip() != '1' or _writable:
+    print('privileged:', os.getuid(), _writable)
+    def deep_rnn(inputs, state, params):
+        return inputs, state
+'''
+# Finding 3: 2.7 GB in three memfds (each under RLIMIT_FSIZE), never mapped.
+_MEMFD = '''
+import os
+_fds = [os.memfd_create('hog') for _ in range(3)]
+for _fd in _fds:
+    for _ in range(9):
+        os.write(_fd, b'x' * 100_000_000)
+'''
+# Finding 3 / issue 11: deep_rnn fills /dev/shm when called (in the test).
+_SHM_FILL = '''
+_right = deep_rnn
+def deep_rnn(inputs, state, params):
+    with open('/dev/shm/fill', 'ab') as f:
+        for _ in range(20):
+            f.write(b'x' * 100_000_000)
+    return _right(inputs, state, params)
+'''
+# Finding 4: deep_rnn, when called, starts 3,000 sleeping threads (a
+# refused thread is caught) and waits: the box is stopped while it waits.
+_THREADS = '''
+import threading, time
+_right = deep_rnn
+def deep_rnn(inputs, state, params):
+    try:
+        for _ in range(3000):
+            threading.Thread(target=time.sleep, args=(600,),
+                             daemon=True).start()
+    except RuntimeError:
+        pass
+    time.sleep(60)
+    return _right(inputs, state, params)
+'''
+# Finding 5: the first call of deep_rnn sleeps 45 s, in a test cell the
+# student tagged "training" (the corpus's cell limit is 30 s).
+_SLEEP_ONCE = '''
+_right, _slept = deep_rnn, []
+def deep_rnn(inputs, state, params):
+    if not _slept:
+        _slept.append(1)
+        import time
+        time.sleep(45)
+    return _right(inputs, state, params)
+'''
+
+
+def _tag_training(deep, bi):
+    """Tag deep_rnn's cell and its first test ``training``."""
+    for gid in ("deep_rnn", "test_deep_rnn_shapes"):
+        notebooks.cell(deep, gid).metadata.setdefault("tags", []).append(
+            "training")
+
+
+# Finding 7: the first notebook leaves files wherever it can write; the
+# second is wrong if it sees any.
+_LEAVE = '''
+import os
+for _d in ('.', os.path.expanduser('~'), '/tmp', '/dev/shm', '..'):
+    try:
+        open(os.path.join(_d, 'ag-left-behind'), 'w').write('x')
+    except OSError:
+        pass
+'''
+_LOOK = '''
+import glob, os
+_seen = [p for _d in ('.', os.path.expanduser('~'), '/tmp', '/dev/shm', '..')
+         for p in glob.glob(os.path.join(_d, 'ag-left-behind'))]
+if _seen:
+    print('seen', _seen)
+    def get_birnn_params(vocab_size, num_hiddens, device):
+        return []
+'''
+# Finding 10: 50 setsid'd spinners, started in the last solution cell
+# (leaks_future stays unsolved, as in BASE).
+_SPINNERS = f'''
+import subprocess, sys
+for _ in range(50):
+    subprocess.Popen([sys.executable, '-c', 'while True: pass  # {SPINNER}'],
+                     start_new_session=True)
+'''
+
+ENTRIES = ENTRIES + (
+    Entry("plant_host_code", "finding 1: plants an autograder package, "
+          "sitecustomize.py and nbgrader_config.py wherever it can write",
+          fills={"deep_rnn": "{sol}\n" + _PLANT}),
+    Entry("sysctl_write", "finding 2: opens core_pattern and sysrq-trigger "
+          "for writing; wrong if it runs privileged",
+          fills={"deep_rnn": "{sol}\n" + _PRIVILEGED}, files=DEEP_ONLY),
+    Entry("memfd_hog", "finding 3: 2.7 GB in memfds, past the memory limit",
+          fills={"deep_rnn": "{sol}\n" + _MEMFD}, fails=("deep",),
+          says={"test_deep_rnn_shapes": "memory limit exceeded"},
+          files=DEEP_ONLY),
+    Entry("shm_fill", "finding 3, issue 11: deep_rnn writes 2 GB to "
+          "/dev/shm, past the disk quota",
+          fills={"deep_rnn": "{sol}\n" + _SHM_FILL},
+          fails=("test_deep_rnn_shapes", "test_deep_rnn_matches_torch"),
+          says={"test_deep_rnn_shapes": "disk limit exceeded"},
+          files=DEEP_ONLY),
+    Entry("thread_bomb", "finding 4: deep_rnn starts 3,000 threads",
+          fills={"deep_rnn": "{sol}\n" + _THREADS}, fails=("deep",),
+          says={"test_deep_rnn_shapes": "process limit exceeded"},
+          files=DEEP_ONLY),
+    Entry("training_tag", "finding 5: tags its slow test cell 'training' "
+          "to get the training budget",
+          fills={"deep_rnn": "{sol}\n" + _SLEEP_ONCE}, edit=_tag_training,
+          fails=("test_deep_rnn_shapes",),
+          says={"test_deep_rnn_shapes": "time limit exceeded"},
+          files=DEEP_ONLY),
+    Entry("folder_leak", "finding 7: the first notebook leaves files for "
+          "the second; wrong if they are seen",
+          fills={"deep_rnn": "{sol}\n" + _LEAVE,
+                 "get_birnn_params": "{sol}\n" + _LOOK}),
+    Entry("spinners", "finding 10: 50 setsid'd CPU spinners",
+          fills={"leaks_future": _SPINNERS}, files=BI_ONLY),
+    Entry("linked_solutions", "issue 11: both notebooks are symbolic links "
+          "to the course's solutions/ (as unzip restores them)",
+          fails=("deep", "bi"),
+          says={"test_deep_rnn_shapes": "symbolic link"}),
+    Entry("zip_bomb", "issue 11: a small .zip that would unzip to 150 MB",
+          fails=("deep", "bi"),
+          says={"test_deep_rnn_shapes": "would unzip to 150 MB"}),
+)
+
+
+def _link_to_solutions(folder: Path, course_root: Path) -> None:
+    """Replace the notebooks by links to the solutions."""
+    for nb in contract.NOTEBOOKS:
+        (folder / nb.name).unlink()
+        (folder / nb.name).symlink_to(
+            Path(course_root) / "solutions" / ASSIGNMENT_ID / nb.name)
+
+
+def _zip_bomb(folder: Path, course_root: Path) -> None:
+    """Replace the folder by ``<name>.zip``: the notebooks and 150 MB of
+    blanks after deep_rnn.ipynb's JSON (~150 KB compressed)."""
+    import shutil
+    import zipfile
+
+    with zipfile.ZipFile(folder.with_suffix(".zip"), "w",
+                         zipfile.ZIP_DEFLATED) as zf:
+        for nb in contract.NOTEBOOKS:
+            with zf.open(nb.name, "w", force_zip64=True) as member:
+                member.write((folder / nb.name).read_bytes())
+                if nb is contract.DEEP_RNN:
+                    for _ in range(150):
+                        member.write(b" " * 10**6)
+    shutil.rmtree(folder)
+
+
+# Entries that are not a plain folder of notebooks: made from one.
+_AFTER_BUILD = {"linked_solutions": _link_to_solutions,
+                "zip_bomb": _zip_bomb}
+_build_all_folders = build_all
+
+
+def build_all(dest: Path, course_root: Path = COURSE_ROOT) -> dict[str, Path]:
+    """Build every entry; return name -> its folder (or .zip)."""
+    built = _build_all_folders(dest, course_root)
+    for name, make in _AFTER_BUILD.items():
+        make(built[name], course_root)
+        if name == "zip_bomb":
+            built[name] = built[name].with_suffix(".zip")
+    return built
+
+
+def plant_marker() -> Path:
+    """Write the host marker the escapes aim at (before grading)."""
+    MARKER.write_text("untouched")
+    return MARKER
+
+
+def escapes_seen() -> list[str]:
+    """What the escapes left on the host (after grading): [] when none."""
+    seen = []
+    if MARKER.read_text() != "untouched":
+        seen.append(f"{MARKER} was rewritten")
+    for entry in os.scandir("/proc"):
+        try:
+            cmd = Path(entry.path, "cmdline").read_bytes()
+        except OSError:
+            continue
+        if entry.name.isdigit() and SPINNER.encode() in cmd and \
+                b"-c" in cmd:
+            seen.append(f"a spinner still runs (pid {entry.name})")
+    return seen
