@@ -75,3 +75,11 @@ def test_escapes_leave_the_host_untouched(corpus_results):
     """Issue 16: after the corpus is graded, is the host marker the escapes
     aim at untouched, and is no spinner of theirs still running?"""
     assert spec.escapes_seen() == []
+
+
+def test_a_flooded_channel_costs_no_more_than_grading(corpus_results):
+    """Issue 16 finding 6: does a worker that floods the grading channel
+    keep its submission within twice a normal one's grading time?"""
+    flood = corpus_results["channel_flood"]["extra_data"]["wall_time_s"]
+    base = corpus_results["base"]["extra_data"]["wall_time_s"]
+    assert flood <= 2 * base, (flood, base)

@@ -55,6 +55,8 @@ class Entry:
         edit: a function (deep_nb, bi_nb) -> None for raw notebook edits.
         files: notebook name -> raw file text (malformed JSON), or None to
             leave the notebook out of the submission.
+        passes: tests outside BASE_PASSES this entry must pass (a right
+            answer BASE leaves as a stub).
     """
 
     name: str
@@ -64,6 +66,7 @@ class Entry:
     says: dict = dataclasses.field(default_factory=dict)
     edit: object = None
     files: dict = dataclasses.field(default_factory=dict)
+    passes: tuple = ()
 
     def expected(self) -> dict[str, str]:
         """grade_id -> "pass" / "FAIL" for every autograded test."""
@@ -74,8 +77,8 @@ class Entry:
         for f in self.fails:
             fails |= set({"deep": DEEP_SCRATCH_TESTS,
                           "bi": BI_SCRATCH_TESTS}.get(f, (f,)))
-        return {t: "pass" if t in BASE_PASSES - fails else "FAIL"
-                for t in ALL_TESTS}
+        passing = (BASE_PASSES | set(self.passes)) - fails
+        return {t: "pass" if t in passing else "FAIL" for t in ALL_TESTS}
 
 
 def _rename_test(deep, bi):
@@ -204,14 +207,18 @@ ENTRIES: tuple[Entry, ...] = (
                  "vocab_size, num_hiddens, device):\n    return [_Any()] * 8"},
           fails=("bi",),
           files=BI_ONLY),
-    Entry("patch_nbtests", "replaces the test functions by no-ops",
-          fills={"deep_rnn": "from autograder import nbtests\n"
-                 "for _n in dir(nbtests):\n"
-                 "    if not _n.startswith('_') and callable(getattr(nbtests, _n)):\n"
-                 "        setattr(nbtests, _n, lambda *a, **k: print('passed'))\n"
+    # The self-checks turned into no-ops, a wrong deep_rnn. (Before issue 11
+    # the test cells then recorded no evidence and all three deep tests
+    # failed; now the grader calls the functions itself, and the correct
+    # get_deep_rnn_params keeps its points.)
+    Entry("patch_nbtests", "replaces the self-checks (rnn_checks) by no-ops",
+          fills={"deep_rnn": "import rnn_checks\n"
+                 "for _n in dir(rnn_checks):\n"
+                 "    if not _n.startswith('_') and callable(getattr(rnn_checks, _n)):\n"
+                 "        setattr(rnn_checks, _n, lambda *a, **k: print('passed'))\n"
                  "def deep_rnn(inputs, state, params):\n"
                  "    return inputs, state"},
-          fails=("deep",),
+          fails=("test_deep_rnn_shapes", "test_deep_rnn_matches_torch"),
           files=DEEP_ONLY),
     Entry("patch_torch", "torch.allclose and Tensor.__eq__ always True",
           fills={"deep_rnn": "import torch\n"
@@ -233,7 +240,9 @@ ENTRIES: tuple[Entry, ...] = (
                  "    lambda lines: ['pass\\n'])\n"
                  "def deep_rnn(inputs, state, params):\n"
                  "    return inputs, state"},
-          fails=("deep",),
+          # (the grader's worker has no IPython shell: the cell raises and
+          # deep_rnn is not defined; get_deep_rnn_params keeps its points)
+          fails=("test_deep_rnn_shapes", "test_deep_rnn_matches_torch"),
           files=DEEP_ONLY),
     Entry("peek_solutions", "reads solutions/ and the gradebook to cheat",
           fills={"deep_rnn": "import glob, os\n"
@@ -543,3 +552,9 @@ def escapes_seen() -> list[str]:
                 b"-c" in cmd:
             seen.append(f"a spinner still runs (pid {entry.name})")
     return seen
+
+
+# Issue 11's attacks on the grading boundary (tests/corpus/boundary.py).
+from corpus import boundary  # noqa: E402
+
+ENTRIES = ENTRIES + boundary.ENTRIES
