@@ -1,13 +1,13 @@
-"""Does the release check catch leaked solutions, hidden tests and drift?"""
+"""Does the release check catch leaked solutions, hidden tests, the
+grader's secrets and drift?"""
 import copy
 import shutil
-from pathlib import Path
 
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder import contract, notebooks
-from autograder.release import leaks
+from autograder.release import leaks, package
 from autograder.config import ASSIGNMENT_ID, COURSE_ROOT
 
 SOURCE = COURSE_ROOT / "solutions" / ASSIGNMENT_ID
@@ -183,17 +183,91 @@ def test_extra_and_missing_files_are_drift(tmp_path):
                for p in problems)
 
 
-def test_drift_check_regenerates_from_the_source(tmp_path):
-    """Does check_drift flag a release older than its source, and accept
-    the committed one?"""
-    course = tmp_path / "course"
-    shutil.copytree(SOURCE, course / "solutions" / ASSIGNMENT_ID)
-    shutil.copytree(RELEASE, course / "assignments" / ASSIGNMENT_ID)
-    assert leaks.check_drift(course) == []
-    path = course / "solutions" / ASSIGNMENT_ID / contract.DEEP_RNN.name
-    nb = notebooks.read(path)
-    notebooks.cell(nb, "intro").source += "\n\nA new sentence."
-    notebooks.write(nb, path)
-    problems = leaks.check_drift(course)
-    assert len(problems) == 1 and "intro" in problems[0]
-    assert Path(problems[0].split()[1]).name == contract.DEEP_RNN.name
+# ------------------------------------------------------ the other files
+
+@pytest.fixture
+def package_copy(tmp_path):
+    """A clean copy of the self-check package, as release writes it."""
+    return package.write(tmp_path / package.NAME)
+
+
+def test_clean_package_copy_passes(package_copy):
+    """Is the package as release writes it accepted?"""
+    assert leaks.check_package(package_copy) == []
+
+
+def test_grader_module_in_the_package_is_a_leak(package_copy):
+    """Is a module of the grader's, put in the package, reported?"""
+    shutil.copy(COURSE_ROOT / "autograder" / "grader" / "verdicts.py",
+                package_copy / "verdicts.py")
+    problems = leaks.check_package(package_copy)
+    assert len(problems) == 1 and "verdicts.py is not one of" in problems[0]
+
+
+def test_edited_and_missing_modules_are_reported(package_copy):
+    """Are a changed and a deleted module of the copy reported?"""
+    with open(package_copy / "config.py", "a") as f:
+        f.write("HIDDEN = (5, 40)\n")
+    (package_copy / "trust.py").unlink()
+    problems = leaks.check_package(package_copy)
+    assert any("config.py is not autograder/student/config.py" in p
+               for p in problems)
+    assert any(p.startswith("missing:") and "trust.py" in p
+               for p in problems)
+
+
+def test_grader_secrets_are_its_probe_sizes_and_seeds():
+    """Are the grader's probe, other sizes and seeds secret, and plain
+    words and names the student package shares not?"""
+    secrets = leaks.grader_secrets()
+    assert {"first_leak", "draw_zoo", "hidden_sizes", "generator_for",
+            "vocab_size_range", "seed_env", "AUTOGRADER_SEED"} <= secrets
+    assert not {"Grading", "Verdict", "SEEN", "_draw", "judge_answers",
+                "lesson_specs"} & secrets
+
+
+@pytest.mark.parametrize("line", [
+    "from autograder.grader.causality import first_leak",
+    "    sizes = hidden_sizes(test, seed)",
+    "seed = os.environ['AUTOGRADER_SEED']",
+])
+def test_a_grader_secret_in_a_file_is_reported(line):
+    """Is a line naming the grader's probe, sizes or seed reported?"""
+    problems = leaks.find_text_leaks(f"x = 1\n{line}\n", "f.py",
+                                     leaks.grader_secrets(), set())
+    assert len(problems) == 1 and "f.py, line 2" in problems[0]
+    assert leaks.find_text_leaks("first_leaking = 1\n", "f.py",
+                                 leaks.grader_secrets(), set()) == []
+
+
+def test_solution_code_in_a_file_is_reported():
+    """Are three lines of a solution region in a row reported, and two
+    (such as ordinary lines) not?"""
+    nb = notebooks.read(SOURCE / contract.DEEP_RNN.name)
+    runs = leaks.solution_runs(nb)
+    code = notebooks.source(nb, "deep_rnn").splitlines()
+    start = code.index("    ### BEGIN SOLUTION") + 1
+    three = "\n".join(["# my notes"] + code[start:start + 3])
+    problems = leaks.find_text_leaks(three, "notes.md", set(), runs)
+    assert len(problems) == 1 and "notes.md, lines 2-4" in problems[0]
+    two = "\n".join(code[start:start + 2] + ["pass"])
+    assert leaks.find_text_leaks(two, "notes.md", set(), runs) == []
+
+
+def test_committed_release_files_are_clean():
+    """Do the committed release's package, README and requirements hold
+    nothing of the grader's or of the solutions?"""
+    assert leaks.check_files(SOURCE, RELEASE) == []
+    assert leaks.check_release(SOURCE, RELEASE) == []
+
+
+def test_readme_with_a_solution_is_reported(tmp_path):
+    """Would a README that quotes a solution be reported?"""
+    release = tmp_path / "release"
+    shutil.copytree(RELEASE, release)
+    code = notebooks.source(notebooks.read(SOURCE / contract.DEEP_RNN.name),
+                            "init_deep_rnn_state")
+    with open(release / "README.md", "a") as f:
+        f.write("\n" + code + "\n")
+    problems = leaks.check_files(SOURCE, release)
+    assert len(problems) == 1 and "README.md" in problems[0]

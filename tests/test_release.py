@@ -1,13 +1,15 @@
-"""Does ``release`` regenerate the student notebooks with nbgrader, cleanly?"""
+"""Does ``release`` write the whole student folder, cleanly: the notebooks
+(nbgrader), the self-check package, the README and requirements.txt?"""
 import shutil
+from pathlib import Path
 
 import pytest
 from nbgrader.converters import NbGraderException
 
 from autograder import contract, notebooks
-from autograder.release import leaks
-from autograder.release import release
+from autograder.release import handout, leaks, package, release, testcells
 from autograder.config import ASSIGNMENT_ID, COURSE_ROOT
+from autograder.student import registry
 
 SOURCE = COURSE_ROOT / "solutions" / ASSIGNMENT_ID
 RELEASE = COURSE_ROOT / "assignments" / ASSIGNMENT_ID
@@ -31,10 +33,25 @@ def _nbgrader(cell):
     return cell.metadata.get("nbgrader", {})
 
 
-def test_release_has_the_contract_notebooks_only(generated):
-    """Does the release hold exactly the contract's notebooks?"""
+def test_release_holds_what_a_student_needs_and_nothing_else(generated):
+    """Does the release hold exactly the contract's notebooks, the
+    self-check package, the README and requirements.txt?"""
     names = sorted(p.name for p in generated.iterdir())
-    assert names == sorted(nb.name for nb in contract.NOTEBOOKS)
+    assert names == sorted([nb.name for nb in contract.NOTEBOOKS]
+                           + [package.NAME, handout.README,
+                              handout.REQUIREMENTS])
+    assert sorted(p.name for p in (generated / package.NAME).iterdir()) \
+        == sorted(package.files())
+
+
+def test_test_cells_are_written_from_the_registry(generated):
+    """Is every released test cell what the registry says, comment first
+    (what it checks and its points, in both languages)?"""
+    for nb in contract.NOTEBOOKS:
+        released = notebooks.read(generated / nb.name)
+        for gid in nb.tests:
+            assert notebooks.source(released, gid) == testcells.source(
+                registry.test(gid))
 
 
 @pytest.mark.parametrize("nb", contract.NOTEBOOKS, ids=lambda nb: nb.name)
@@ -116,8 +133,56 @@ def test_missing_source_is_a_clear_error(tmp_path):
 
 
 def test_committed_release_is_current():
-    """Is the committed release what ``release`` generates now?"""
-    assert leaks.check_drift(COURSE_ROOT) == []
+    """Is the committed release (notebooks, package, README) what
+    ``release`` generates now, and are the source's test cells the
+    registry's?"""
+    assert release.check_drift(COURSE_ROOT) == []
+
+
+def test_drift_check_regenerates_from_the_source(course):
+    """Does check_drift flag a release older than its source, and accept
+    the committed one?"""
+    assert release.check_drift(course) == []
+    path = course / "solutions" / ASSIGNMENT_ID / contract.DEEP_RNN.name
+    nb = notebooks.read(path)
+    notebooks.cell(nb, "intro").source += "\n\nA new sentence."
+    notebooks.write(nb, path)
+    problems = release.check_drift(course)
+    assert len(problems) == 1 and "intro" in problems[0]
+    assert Path(problems[0].split()[1]).name == contract.DEEP_RNN.name
+
+
+def test_drift_check_covers_the_package_and_the_readme(course):
+    """Is an edited rnn_checks module or README in the committed release
+    drift (and a __pycache__ from running the notebooks in place not)?"""
+    folder = course / "assignments" / ASSIGNMENT_ID
+    cache = folder / package.NAME / "__pycache__"
+    cache.mkdir()
+    (cache / "report.cpython-311.pyc").write_bytes(b"\0")
+    assert release.check_drift(course) == []
+    with open(folder / package.NAME / "report.py", "a") as f:
+        f.write("MAX_LINES = 1000\n")
+    with open(folder / handout.README, "a") as f:
+        f.write("\nAn edit by hand.\n")
+    problems = release.check_drift(course)
+    assert len(problems) == 2
+    assert any("report.py differs" in p for p in problems)
+    assert any("README.md differs" in p for p in problems)
+
+
+def test_hand_edited_source_test_cell_is_drift_and_rewritten(course,
+                                                             capsys):
+    """Does ``release --check`` report a source test cell that is not the
+    registry's, and ``release`` write it back?"""
+    path = course / "solutions" / ASSIGNMENT_ID / contract.DEEP_RNN.name
+    nb = notebooks.read(path)
+    notebooks.set_source(nb, "test_deep_rnn_params", "pass")
+    notebooks.write(nb, path)
+    assert release.main(course_root=course, check=True) == 1
+    assert "test cell test_deep_rnn_params" in capsys.readouterr().err
+    assert release.main(course_root=course) == 0
+    assert notebooks.source(notebooks.read(path), "test_deep_rnn_params") \
+        == testcells.source(registry.test("test_deep_rnn_params"))
 
 
 def test_main_regenerates_a_stale_release(course, capsys):
@@ -155,3 +220,15 @@ def test_check_reports_a_leak(course, capsys):
     notebooks.write(nb, path)
     assert release.main(course_root=course, check=True) == 1
     assert "leak:" in capsys.readouterr().err
+
+
+def test_check_reports_a_grader_module_in_the_package(course, capsys):
+    """Does ``release --check`` fail when the student package holds a
+    module of the grader's?"""
+    folder = course / "assignments" / ASSIGNMENT_ID / package.NAME
+    shutil.copy(COURSE_ROOT / "autograder" / "grader" / "causality.py",
+                folder / "zoo.py")
+    assert release.main(course_root=course, check=True) == 1
+    err = capsys.readouterr().err
+    assert "zoo.py is not one of the modules" in err
+    assert "first_leak" in err
