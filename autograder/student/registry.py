@@ -102,8 +102,9 @@ TESTS: tuple[Test, ...] = (
                "深度 LSTM 的可训练参数个数与公式比较")),
     Test("test_build_deep_lstm_device", DEEP_NB, 1, "model_device",
          {"build": "build_deep_lstm"}, MODEL_SIZES,
-         what=("that every tensor of the deep LSTM is on the device asked for",
-               "深度 LSTM 的每个张量都在指定的设备上")),
+         what=("that every tensor of the deep LSTM is on d2l.try_gpu() (a GPU "
+               "if there is one, else the CPU)",
+               "深度 LSTM 的每个张量都在 d2l.try_gpu() 给出的设备上")),
     Test("test_build_deep_lstm_perplexity", DEEP_NB, 2, "perplexity",
          {"build": "build_deep_lstm"}, (), trains=True,
          kwargs={"kind": "deep"},
@@ -134,8 +135,9 @@ TESTS: tuple[Test, ...] = (
                "formula", "双向 LSTM 的可训练参数个数与公式比较")),
     Test("test_build_bidirectional_lstm_device", BI_NB, 1, "model_device",
          {"build": "build_bidirectional_lstm"}, MODEL_SIZES,
-         what=("that every tensor of the bidirectional LSTM is on the device "
-               "asked for", "双向 LSTM 的每个张量都在指定的设备上")),
+         what=("that every tensor of the bidirectional LSTM is on "
+               "d2l.try_gpu() (a GPU if there is one, else the CPU)",
+               "双向 LSTM 的每个张量都在 d2l.try_gpu() 给出的设备上")),
     Test("test_build_bidirectional_lstm_perplexity", BI_NB, 2, "perplexity",
          {"build": "build_bidirectional_lstm"}, (), trains=True,
          kwargs={"kind": "bidirectional"},
