@@ -20,10 +20,11 @@ from torch.nn import functional as F
 
 import rnn_checks
 
+import chinese
 from autograder import contract, data, notebooks
 from autograder.grader import verdicts
 from autograder.student import checks, registry
-from autograder.release import examples
+from autograder.release import examples, testcells
 from autograder.config import ASSIGNMENT_ID, COURSE_ROOT
 from autograder.student.errors import CheckFailed
 
@@ -32,7 +33,7 @@ RELEASE = COURSE_ROOT / "assignments" / ASSIGNMENT_ID
 NOTEBOOKS = pytest.mark.parametrize("nb", contract.NOTEBOOKS,
                                     ids=lambda nb: nb.name)
 NBGRADER = Path(sys.executable).parent / "nbgrader"
-CJK = re.compile(r"[\u4e00-\u9fff]")
+CJK = chinese.CJK
 STUB = "    # YOUR CODE HERE\n    raise NotImplementedError()"
 # The book's concise code (d2l 0.17.6, sections 9.3 and 9.4), pasted as is.
 BOOK_CODE = {
@@ -109,12 +110,57 @@ def test_setup_cell_is_read_only_and_first(source):
         assert line in src
 
 
-def test_lines_fit_in_79_characters(source):
-    """Is every line of every cell at most 79 characters long?"""
+def test_test_cells_start_with_what_they_check_and_their_points(source):
+    """Does each test cell start with a comment, in English and Chinese,
+    naming what it checks and its points (so it does not look like an
+    answer cell)?"""
+    nbc, nb = source
+    for gid in nbc.tests:
+        src, test = notebooks.source(nb, gid), registry.test(gid)
+        assert src.startswith(testcells.comment(test) + "\n")
+        assert src.startswith(f"# Test ({test.points:g} point")
+        assert f"# 测试（{test.points:g} 分）" in src
+
+
+def test_scratch_cells_say_recurrent_layers_are_not_allowed(source):
+    """Do the scratch exercise and each scratch cell, as released, say
+    that torch's recurrent layers are not allowed there and that this is
+    checked?"""
+    nbc, nb = source
+    released = notebooks.read(RELEASE / nbc.name)
+    scratch = [g for g in nbc.functions
+               if not g.startswith("build_") and g != "leaks_future"]
+    assert len(scratch) == 3
+    for gid in scratch:
+        src = notebooks.source(released, gid)
+        assert "torch's recurrent layers are not allowed here (checked)" \
+            in src
+        assert "不允许使用 torch 的循环层" in src
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for name in ("nn.RNN", "nn.LSTM", "nn.GRU", "torch.rnn_tanh",
+                 "torch._VF", "functional_call", "This is checked"):
+        assert name in text, name
+
+
+def test_lines_fit_in_79_columns(source):
+    """Is every line of code at most 79 columns (a Chinese character
+    takes two), and every English line of text at most 79 characters?"""
     _, nb = source
     long = [line for cell in nb.cells for line in cell.source.splitlines()
-            if len(line) > 79]
+            if (cell.cell_type == "code"
+                and testcells.width(line) > testcells.WIDTH)
+            or (cell.cell_type == "markdown" and not CJK.search(line)
+                and len(line) > testcells.WIDTH)]
     assert long == []
+
+
+def test_chinese_text_is_not_hard_wrapped(source):
+    """Is every Chinese paragraph one line, so that no line break renders
+    as a stray space ("你将两次 构建")?"""
+    _, nb = source
+    wrapped = [line for cell in nb.cells if cell.cell_type == "markdown"
+               for line in chinese.hard_wrapped(cell.source)]
+    assert wrapped == []
 
 
 def test_instructions_are_in_english_and_chinese(source):
@@ -290,9 +336,10 @@ def test_solution_gets_full_points_under_autograde(nb, autograded):
     for gid in nb.tests:
         score, max_score = scores[gid]
         assert score == max_score > 0, gid
-        text = "".join(o.get("text", "") for o in
-                       notebooks.cell(done, gid).get("outputs", []))
+        outputs = notebooks.cell(done, gid).get("outputs", [])
+        text = "".join(o.get("text", "") for o in outputs)
         assert gid in text, f"{gid} printed no success line"
+        assert not [o for o in outputs if o.output_type == "execute_result"]
 
 
 @pytest.mark.slow
@@ -323,6 +370,8 @@ def test_completed_student_copy_validates(tmp_path):
             cwd=COURSE_ROOT, env=_grading_env(), capture_output=True,
             text=True, timeout=900)
         assert out.stdout.count(want) == len(contract.NOTEBOOKS), out.stdout
+        # a test cell's value would be read as a partial-credit score
+        assert "cannot be converted to a float" not in out.stdout + out.stderr
 
 
 @pytest.mark.slow
