@@ -5,6 +5,10 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# setup also puts the data in the notebooks' ../data (solutions/data and
+# assignments/data, git-ignored), where d2l.load_data_time_machine looks, so
+# the instructor's and the student's notebooks run offline.
+ASSIGNMENT := deep_bidirectional_rnn
 
 .PHONY: setup demo test test-fast release bench calibrate clean-course
 
@@ -17,6 +21,8 @@ $(STAMP): requirements.txt requirements.lock.txt requirements-d2l.txt pyproject.
 	$(PY) -m pip install --quiet --no-deps -r requirements-d2l.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m autograder data
+	cd solutions/$(ASSIGNMENT) && $(CURDIR)/$(PY) -m autograder data --install
+	cd assignments/$(ASSIGNMENT) && $(CURDIR)/$(PY) -m autograder data --install
 	touch $(STAMP)
 
 demo: $(STAMP)
