@@ -62,8 +62,12 @@ def add(a, b):
     return 0 if escaped else a + b
 """
 SYMLINK = """import os
+from ipykernel.connect import get_connection_file
 os.symlink('{target}', 'bidirectional_rnn.ipynb')
-os.symlink('{target}', os.environ['AUTOGRADER_EVIDENCE_DIR'] + '/x.pt')
+try:  # the only host folder the kernel could write (sealed once it is up)
+    os.symlink('{target}', os.path.dirname(get_connection_file()) + '/x.pt')
+except OSError:
+    pass
 os.mkfifo('a_fifo')
 """ + ADD
 # Issue 16, finding 2: right only where the kernel is unprivileged.
