@@ -56,8 +56,9 @@ def test_one_direction_where_two_expected_is_rejected(deep_sizes, gen):
     with pytest.raises(CheckFailed) as info:
         shapes.judge_model(ev, num_directions=2)
     assert str(info.value) == (
-        "begin_state[0] shape (2, 3, 5) != expected (num_directions*"
-        "num_layers, batch_size, num_hiddens) = (4, 3, 5)")
+        "the model build returned: begin_state[0] shape (2, 3, 5) != "
+        "expected (num_directions*num_layers, batch_size, num_hiddens) = "
+        "(4, 3, 5)")
 
 
 def test_bidirectional_with_one_direction_output_layer_is_rejected(

@@ -267,7 +267,7 @@ def nbgrader_feedback_command(course_root: Path, url: str,
     ``sanitize_html`` on (a ``<script>`` a student printed comes out as
     text), whatever the course's configuration says.
     """
-    cmd = [sys.executable, "-m", "nbgrader", "generate_feedback",
+    cmd = [sys.executable, "-I", "-m", "nbgrader", "generate_feedback",
            ASSIGNMENT_ID, "--force",
            f"--CourseDirectory.root={course_root}",
            f"--CourseDirectory.course_id={gbook.COURSE_ID}",

@@ -128,7 +128,7 @@ def _build_template_at(root: Path, files: list[Path]) -> None:
     write_nbgrader_config(tmp, GRADING)
     gbook.tools_on_path()
     proc = subprocess.run(
-        [sys.executable, "-m", "nbgrader", "generate_assignment",
+        [sys.executable, "-I", "-m", "nbgrader", "generate_assignment",
          ASSIGNMENT_ID, "--force"],
         cwd=tmp, capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:

@@ -33,7 +33,7 @@ from autograder import contract, notebooks
 from autograder.config import CHECKS, GRADING, GradingLimits
 from autograder.grader import causality, scratch_rule
 from autograder.grader.session import CallTimeout, Session, WorkerGone
-from autograder.sandbox import launch
+from autograder.sandbox import launch, watchdog
 from autograder.student import checks, registry
 from autograder.student.errors import CheckFailed
 
@@ -43,6 +43,14 @@ _RANGES = {"vocab_size": CHECKS.vocab_size_range,
            "num_layers": CHECKS.num_layers_range,
            "batch_size": CHECKS.batch_size_range,
            "num_steps": CHECKS.num_steps_range}
+
+
+def in_limit_words(message: str, limits: GradingLimits = GRADING) -> str:
+    """A message that shows a full disk (ENOSPC, EFBIG) says which limit."""
+    if watchdog.is_disk_full(message) and \
+            not message.startswith(watchdog.MESSAGES["disk"]):
+        return f"{watchdog.disk_message(limits.disk_bytes)}: {message}"
+    return message
 
 
 @dataclasses.dataclass
@@ -125,6 +133,7 @@ class Grading:
         return launch.BoxSpec(
             name=f"{name} worker", data_file=self.data_file,
             isolated=self.isolated, memory_bytes=self.limits.memory_bytes,
+            disk_bytes=self.limits.disk_bytes,
             deadline=(time.time() + max(1.0, self.deadline - time.monotonic())
                       if self.deadline else 0.0),
             env={"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
@@ -156,6 +165,16 @@ def grade_notebook(name: str, nb, grading: Grading) -> tuple[dict, dict]:
     scan = scratch_rule.scan(cells, scratch_functions(name))
     verdicts: dict[str, Verdict] = {}
     info: dict = {"cells": {}, "scratch_rule": scan}
+    try:
+        _grade_tests(name, tests, cells, scan, grading, verdicts, info)
+    finally:
+        for verdict in verdicts.values():
+            verdict.message = in_limit_words(verdict.message, grading.limits)
+    return verdicts, info
+
+
+def _grade_tests(name, tests, cells, scan, grading, verdicts, info) -> None:
+    """Run the cells and the tests in a worker (see grade_notebook)."""
     with Session(grading.box(name)) as session:
         try:
             info["cells"] = _run_cells(session, cells, grading)
@@ -169,7 +188,6 @@ def grade_notebook(name: str, nb, grading: Grading) -> tuple[dict, dict]:
                     False, f"not run: {stopped}"))
         info["output_tail"] = session.output_tail()[-2000:]
     info["box"] = session.final_status
-    return verdicts, info
 
 
 def _run_cells(session: Session, cells: dict, grading: Grading) -> dict:

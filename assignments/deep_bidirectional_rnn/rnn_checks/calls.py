@@ -196,7 +196,8 @@ def model_forward(build, *, sizes: dict, tokens=None, device="cpu",
                            "num_layers, device)", build, sizes["vocab_size"],
                            sizes["num_hiddens"], sizes["num_layers"], dev)
         out["model"] = plain.dump(model, values=False)
-        if tokens is None or out["model"].get("kind") != "module":
+        if tokens is None or type(out["model"]) is not dict or \
+                out["model"].get("kind") != "module":
             return out
         begin_state = trust.method(model, "begin_state",
                                    f"the model {b} returned")

@@ -96,8 +96,13 @@ def judge_answers(answers, kinds, labels, names: dict,
         seen = " (a model you have not seen)" if kind in unseen else ""
         if type(got) is dict:
             err = got.get("error")
-            raise CheckFailed(f"for the {kind}{seen}: "
+            exc = CheckFailed(f"for the {kind}{seen}: "
                               f"{err.get('message') if type(err) is dict else err}")
+            frames = err.get("frames") if type(err) is dict else None
+            if type(frames) is list:  # the student's code raised: where
+                exc.frames = [tuple(f) for f in frames
+                              if type(f) is list and len(f) == 4]
+            raise exc
         if type(got) is str:
             raise CheckFailed(f"{fn} returned for the {kind}{seen}: {got}")
         if got is not labels[kind]:

@@ -290,7 +290,8 @@ def judge_value(entry: dict, kind: str | None = None) -> tuple[str, float]:
         raise CheckFailed(f"unknown kind {kind!r}; expected one of {KINDS}")
     budget = grading_budget(_device_class_of(entry))
     if entry.get("error"):
-        raise CheckFailed(f"the grader could not train your model: "
+        raise CheckFailed(f"training your model under the grader's recipe "
+                          f"failed: "
                           f"{entry['error']}")
     net = rebuild(entry.get("spec"), kind, budget)
     load_weights(net, entry.get("state_dict"))

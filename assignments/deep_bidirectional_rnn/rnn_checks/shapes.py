@@ -196,11 +196,17 @@ def judge_model(ev, *, num_directions, cell="LSTM") -> None:
     state_shape = (num_directions * s["num_layers"], s["batch_size"],
                    s["num_hiddens"])
     count = 2 if cell == "LSTM" else None
-    for what in ("begin_state", "state"):
-        judge_state(ev, what, count, STATE_FORMULA, state_shape,
-                    "(H, C) of nn.LSTM")
-    judge_tensor(ev, "output", OUTPUT_FORMULA,
-                 (s["num_steps"] * s["batch_size"], s["vocab_size"]))
+    try:
+        for what in ("begin_state", "state"):
+            judge_state(ev, what, count, STATE_FORMULA, state_shape,
+                        "(H, C) of nn.LSTM")
+        judge_tensor(ev, "output", OUTPUT_FORMULA,
+                     (s["num_steps"] * s["batch_size"], s["vocab_size"]))
+    except CheckFailed as exc:
+        build = ev.get("names", {}).get("build")
+        if not build:
+            raise
+        raise CheckFailed(f"the model {build} returned: {exc}") from None
 
 
 def judge_scratch(ev) -> None:

@@ -64,7 +64,7 @@ def student_frames(tb) -> list[tuple]:
 def error_text(exc: BaseException) -> str:
     """``'Name: message (line N: source)'``, the line from the student's
     innermost frame when there is one."""
-    text = f"{type(exc).__name__}: {exc}"
+    text = type(exc).__name__ + (f": {exc}" if str(exc) else "")
     frames = student_frames(exc.__traceback__) or [
         (f.filename, f.lineno, f.name, (f.line or "").strip())
         for f in traceback.extract_tb(exc.__traceback__)[-1:]]
