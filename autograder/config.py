@@ -133,6 +133,9 @@ class SandboxConfig:
     # per cell while it runs, before nbgrader's LimitOutput trims lines; the
     # rest is dropped as it arrives, so an output flood cannot fill memory.
     cell_output_chars: int = 100_000
+    # The same for a whole notebook: past it, each cell keeps only its
+    # first error, shrunk to 1,000 characters (the cell still fails).
+    notebook_output_chars: int = 2_000_000
     # Largest single kernel message the grader accepts (ZMQ_MAXMSGSIZE); a
     # bigger one is dropped by ZMQ. Real outputs are < 1 MiB (plots ~50 KiB).
     max_message_bytes: int = 64 * 1024**2

@@ -8,6 +8,7 @@ import torch
 from autograder.grader import causality
 from autograder.sandbox.box import wire, worker
 from autograder.student import calls, checks
+from autograder.student import causality as student_causality
 from autograder.student.errors import CheckFailed
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -126,7 +127,7 @@ def test_the_probe_is_bounded(gen):
     not the grader)?"""
 
     def greedy(model, vocab_size, device):
-        for _ in range(causality.MAX_QUESTIONS + 1):
+        for _ in range(causality.MAX_CALLS + 1):
             model.begin_state(batch_size=1, device=device)
         return True
 
@@ -134,11 +135,65 @@ def test_the_probe_is_bounded(gen):
         X = torch.zeros((1000, 1000), dtype=torch.int64)
         return model(X, model.begin_state(batch_size=1000, device=device))
 
+    def long(model, vocab_size, device):
+        X = torch.zeros((1, student_causality.MAX_STEPS + 1),
+                        dtype=torch.int64)
+        return model(X, model.begin_state(batch_size=1, device=device))
+
     zoo = causality.draw_zoo(gen)[:1]
-    with pytest.raises(CheckFailed, match="must stop sooner"):
+    with pytest.raises(CheckFailed, match="must decide with fewer"):
         grade(greedy, zoo)
-    with pytest.raises(CheckFailed, match="batch_size"):
+    with pytest.raises(CheckFailed, match="batch_size 1000 is not 1..64"):
         grade(huge, zoo)
+    with pytest.raises(CheckFailed, match=r"shape \(1, 129\); batch_size "
+                       r"must be 1..64 and num_steps 1..128"):
+        grade(long, zoo)
+
+
+def test_the_self_check_has_the_graders_bounds(gen):
+    """Does the self-check refuse exactly the probe the grader refuses (an
+    honest probe that passes here must not fail when graded)?"""
+    names = {"leaks_future": "leaks_future"}
+
+    def long(model, vocab_size, device):
+        X = torch.zeros((1, student_causality.MAX_STEPS + 1),
+                        dtype=torch.int64)
+        model(X, model.begin_state(batch_size=1, device=device))
+        return True
+
+    reply = calls.leaks_future(long, models=student_causality.lesson_specs(),
+                               names=names)
+    messages = [a["error"]["message"] for a in reply["answers"]]
+    assert all("num_steps 1..128" in m for m in messages), messages
+
+
+@pytest.mark.parametrize("bad", [
+    [1], "1", 10**30, -1, None, {"a": 1}, 2.0])
+def test_bad_state_handles_fail_the_call_not_the_grader(gen, bad):
+    """Does any handle the worker sends (an unhashable list, a huge int,
+    nonsense) give an error answer instead of raising in the grader?"""
+    server = causality.ModelServer(causality.draw_zoo(gen)[:1])
+    X = torch.zeros((1, 3), dtype=torch.int64)
+    answer = server({"id": 0, "method": "forward", "X": X, "state": bad})
+    assert "state must come from this model" in answer["error"]
+    for junk in ([1], None, {"id": [1]}, {"id": 0, "method": [1]},
+                 {"id": 0, "method": "forward", "X": [[1]]}):
+        assert "error" in server(junk)
+
+
+def test_a_state_belongs_to_its_model(gen):
+    """Is one model's state refused by another model (so that an error
+    text cannot tell the models' sizes apart), and a batch mismatch
+    refused before the model runs?"""
+    zoo = causality.draw_zoo(gen)[:2]
+    server = causality.ModelServer(zoo)
+    h0 = server({"id": 0, "method": "begin_state", "batch_size": 2})["state"]
+    X = torch.zeros((2, 3), dtype=torch.int64)
+    assert "this model's begin_state" in server(
+        {"id": 1, "method": "forward", "X": X, "state": h0})["error"]
+    assert "begun with batch_size 2" in server(
+        {"id": 0, "method": "forward", "X": X[:1], "state": h0})["error"]
+    assert "Y" in server({"id": 0, "method": "forward", "X": X, "state": h0})
 
 
 def test_fake_bool_is_rejected(gen, fakes):

@@ -42,9 +42,11 @@ def corpus_results(tmp_path_factory):
                         out_dir=root / "results", limits=CORPUS_LIMITS,
                         quiet=True, source=grade.default_source())
     assert rc == 0, "grade-all could not grade some corpus submissions"
-    return {e.name: json.loads((root / "results" / e.name /
+    docs = {e.name: json.loads((root / "results" / e.name /
                                 "results.json").read_text())
             for e in spec.ENTRIES}
+    docs["_root"] = root
+    return docs
 
 
 def test_corpus_is_large_enough():
@@ -83,3 +85,13 @@ def test_a_flooded_channel_costs_no_more_than_grading(corpus_results):
     flood = corpus_results["channel_flood"]["extra_data"]["wall_time_s"]
     base = corpus_results["base"]["extra_data"]["wall_time_s"]
     assert flood <= 2 * base, (flood, base)
+
+
+def test_an_error_flood_leaves_a_small_executed_notebook(corpus_results):
+    """Red team: does a cell that sends 40 error messages of ~6 MB leave
+    nbgrader's executed copy (what formgrader and feedback show) small?"""
+    executed = list((corpus_results["_root"] / "autograded" / "error_flood")
+                    .rglob("deep_rnn.ipynb"))
+    assert executed, "nbgrader wrote no executed copy"
+    assert all(p.stat().st_size < 3_000_000 for p in executed), [
+        p.stat().st_size for p in executed]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,30 @@ def test_wrong_sizes_rejected():
     entry = _tiny(fixed)
     with pytest.raises(CheckFailed, match="num_hiddens 256 != expected 4"):
         perplexity.rebuild(entry["spec"], "deep", TINY)
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("dropout", 2.0, None),            # rebuilt without dropout: accepted
+    ("batch_first", True, "batch_first=True != expected False"),
+    ("proj_size", 3, "proj_size=3 != expected 0"),
+    ("bias", "yes", "bias='yes' != expected True or False"),
+])
+def test_layout_fields_from_the_box_are_checked(field, value, words):
+    """Is every layout field the student's object reported (dropout 2.0
+    set behind the grader's back, a projection, batch_first) either
+    ignored or refused in words, never passed on to nn.LSTM where it
+    would raise in the grader? (Found by a red-team review.)"""
+    entry = _tiny(CAL.book_deep_lstm)
+    spec = {**entry["spec"], "rnn": {**entry["spec"]["rnn"], field: value}}
+    if words is None:
+        net = perplexity.rebuild(spec, "deep", TINY)
+        assert net.rnn.dropout == 0
+    else:
+        with pytest.raises(CheckFailed, match=re.escape(words)):
+            perplexity.rebuild(spec, "deep", TINY)
+    for junk in ([1], "rnn", None):
+        with pytest.raises(CheckFailed, match="expected nn.LSTM"):
+            perplexity.rebuild({**entry["spec"], "rnn": junk}, "deep", TINY)
 
 
 def test_build_error_reported():

@@ -76,3 +76,66 @@ def test_other_cells_may_use_the_concise_api_only():
     assert list(found) == ["leaks_future"]
     assert scratch_rule.scan({"deep_rnn": "x = nn.LSTM(1, 2)"},
                              scratch={"deep_rnn"}) != {}
+
+
+@pytest.mark.parametrize("source, what", [
+    # The red-team review's bypass: nn.RNN run in a thread, which the
+    # runtime record (a thread-local TorchFunctionMode) does not see.
+    ("import threading\ndef deep_rnn(i, s, p):\n    threading.Thread()\n",
+     "import threading"),
+    ("from concurrent.futures import ThreadPoolExecutor\n",
+     "import concurrent.futures"),
+    ("def deep_rnn(i, s, p):\n    return getattr(nn, 'R' + 'NN')(1, 2)\n",
+     "getattr(...) with a computed name"),
+    ("def f():\n    return eval('nn.' + 'RNN')\n", "eval(...)"),
+    ("def f():\n    return __import__('thr' + 'eading')\n",
+     "__import__(...)"),
+    ("def f():\n    return ().__class__.__base__.__subclasses__()\n",
+     "the attribute __base__"),
+    ("def f(m):\n    return m.forward.__globals__\n",
+     "the attribute __globals__"),
+    ("import ctypes\n", "import ctypes"),
+    ("import my_helpers\n", "import my_helpers"),
+    ("from . import x\n", "a relative import"),
+    ("def f(x):\n    return torch.ops.aten.lstm(x)\n", "torch.ops"),
+    ("def f(b):\n    return torch.jit.load(b)\n", "torch.jit"),
+    ("from torch import _C\n", "from torch import _C"),
+    ("import torch.multiprocessing as mp\n", "import torch.multiprocessing"),
+    ("def f():\n    return open('m.py', 'w')\n", "open(...)"),
+    ("import sys\ndef f():\n    return sys.modules['torch']\n",
+     "sys.modules"),
+    ("from sys import _getframe\n", "from sys import _getframe"),
+    ("def f():\n    return getattr(torch, '_C')\n", "getattr(..., '_C')"),
+    ("def f():\n    return getattr(f, '__globals__')\n",
+     "the attribute __globals__"),
+    ("def f():\n    return d2l.nn.RNN(1, 2)\n", "d2l.nn.RNN"),
+    ("x = 1" + " + 1" * 20_000 + "\n", "nested too deeply"),
+    ("x = " + "-" * 90_000 + "1\n", "nested too deeply"),
+    ("x = " + "-" * 200_000 + "1\n", "more than"),
+])
+def test_ways_around_the_runtime_record_are_found(source, what):
+    """Is each way around the runtime record of torch's kernels (threads,
+    computed names, the interpreter's internals, TorchScript, a module of
+    the student's own) found, and a cell too long or too deep to parse
+    refused instead of crashing the grader?"""
+    found = scratch_rule.uses(source)
+    assert found and any(what in w for _, w in found), found
+
+
+def test_plain_python_stays_allowed():
+    """Are the imports and attributes honest code uses still allowed?"""
+    source = ("import math\nimport numpy as np\nfrom torch import nn\n"
+              "import sys\nprint('x', file=sys.stderr)\n"
+              "from torch.nn import functional as F\n"
+              "def f(m, x):\n    print(type(m).__name__, m.__class__)\n"
+              "    return getattr(m, 'rnn', None), math.sqrt(x.numel())\n")
+    assert scratch_rule.uses(source) == []
+
+
+def test_an_alias_counts_in_every_cell():
+    """Is an alias bound in one cell (they share one namespace) followed
+    into another?"""
+    found = scratch_rule.scan({"build_deep_lstm": "import torch.nn as tnn\n",
+                               "deep_rnn": "x = tnn.RNN(1, 2)\n"},
+                              scratch={"deep_rnn"})
+    assert found == {"deep_rnn": [(1, "tnn.RNN")]}

@@ -54,6 +54,10 @@ def _header(tree) -> bytes:
     ({"$tensor": ["float32", [-1], 0, 0]}, b"", "shape"),
     ({"$tensor": ["float32", [1] * 9, 0, 4]}, b"\0" * 4, "shape"),
     ({"$tensor": ["float32", [1], 0, 4], "x": 1}, b"\0" * 4, "other keys"),
+    # Empty tensors with sizes torch cannot allocate (found by a red-team
+    # review: torch.empty raised TypeError/RuntimeError in the grader).
+    ({"$tensor": ["float32", [0, 2**63], 0, 0]}, b"", "shape"),
+    ({"$tensor": ["float32", [0, 2**62, 2**62], 0, 0]}, b"", "shape"),
 ])
 def test_malformed_tensor_references_are_refused(tree, body, words):
     """Is a tensor reference that lies about its bytes refused before any
@@ -121,3 +125,17 @@ def test_a_frame_crosses_a_pipe():
     os.close(r)
     os.close(w)
     assert torch.equal(got["t"], message["t"])
+
+
+@pytest.mark.parametrize("header", [
+    (b'{"a": {"$tensor": ["float32", [0, 2147483647, 2147483647, '
+     b'2147483647, 2147483647], 0, 0]}}'),
+    b'{"$tensor": ["bool", [0, 99999999999], 0, 0]}',
+])
+def test_nothing_a_frame_holds_raises_anything_but_wire_error(header):
+    """Does a frame that is well-formed but makes torch fail come back as a
+    WireError (which fails only the call), never another exception?"""
+    try:
+        wire.decode(header, b"")
+    except wire.WireError:
+        pass

@@ -26,6 +26,8 @@ from d2l import torch as d2l
 
 from autograder.student import trust
 from autograder.config import CHECKS, TOLERANCES
+from autograder.student.causality import (  # noqa: F401 - MAX_CALLS re-exported
+    MAX_CALLS, probe_bounds_error)
 from autograder.student.errors import CheckFailed
 
 
@@ -252,8 +254,10 @@ def judge(ev, zoo: list[dict]) -> None:
 # stand-ins (autograder/sandbox/box/worker.py: Model) whose every call comes
 # here; ModelServer runs the real model and answers with the outputs only.
 
-# Bounds on what the student's probe may ask of the grader's models.
-MAX_BATCH, MAX_STEPS, MAX_QUESTIONS, MAX_STATES = 64, 64, 5_000, 10_000
+# Bounds on what the student's probe may ask of the grader's models: the
+# self-check's (autograder/student/causality.py). Each call keeps at most
+# one state, so the states kept are bounded too (zoo size x MAX_CALLS, each
+# a few KB).
 
 
 def zoo_check(zoo: list[dict], *, names: dict):
@@ -281,70 +285,85 @@ class ModelServer:
 
     Each question names a model by its index and asks for ``begin_state``
     or a forward pass on token ids; the answer holds only the outputs and
-    a handle for the new state. Everything is bounded: batch and steps,
-    token ids, the number of questions and of states kept.
+    a handle for the new state. Everything is bounded as in the self-check
+    (batch, steps, calls per model), plus the states kept; a state belongs
+    to the model and batch size that made it, so nothing a model answers
+    depends on another model's state. Whatever the request holds, the
+    answer is an ``{"error": ...}`` at worst (never an exception here).
     """
 
     def __init__(self, zoo: list[dict]):
         self.zoo = zoo
         self.models: dict[int, object] = {}
-        self.states: dict[int, object] = {}
-        self.questions = 0
+        # handle -> (model index, batch_size, state)
+        self.states: dict[int, tuple[int, int, object]] = {}
+        self.calls: dict[int, int] = {}
 
-    def __call__(self, request: dict) -> dict:
+    def __call__(self, request) -> dict:
         try:
             return self._answer(request)
         except CheckFailed as exc:
             return {"error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - untrusted request
+            return {"error": f"the model could not answer this call "
+                             f"({type(exc).__name__})"}
 
-    def _answer(self, request: dict) -> dict:
-        self.questions += 1
-        if self.questions > MAX_QUESTIONS or len(self.states) > MAX_STATES:
-            raise CheckFailed(f"more than {MAX_QUESTIONS} calls of the "
-                              "models: the probe must stop sooner")
+    def _answer(self, request) -> dict:
+        if type(request) is not dict:
+            raise CheckFailed("not a question about a model")
         i = request.get("id")
         if type(i) is not int or not 0 <= i < len(self.zoo):
-            raise CheckFailed(f"no model {i!r}")
-        model = self._model(i)
-        if request.get("method") == "begin_state":
+            raise CheckFailed(f"no model {i!r:.40}")
+        self.calls[i] = self.calls.get(i, 0) + 1
+        method = request.get("method")
+        if method == "begin_state":
             b = request.get("batch_size")
-            if type(b) is not int or not 1 <= b <= MAX_BATCH:
-                raise CheckFailed(f"batch_size {b!r} is not 1..{MAX_BATCH}")
-            return {"state": self._keep(model.begin_state(
-                batch_size=b, device=torch.device("cpu")))}
-        if request.get("method") == "forward":
-            return self._forward(model, self.zoo[i]["vocab_size"], request)
-        raise CheckFailed(f"unknown method {request.get('method')!r}")
+            why = probe_bounds_error(self.calls[i], batch_size=b)
+            if why:
+                raise CheckFailed(why)
+            state = self._model(i).begin_state(
+                batch_size=b, device=torch.device("cpu"))
+            return {"state": self._keep(i, b, state)}
+        if method == "forward":
+            return self._forward(i, request)
+        raise CheckFailed(f"unknown method {method!r:.40}")
 
     def _model(self, i: int):
         if i not in self.models:
             self.models[i] = build_entry(self.zoo[i])
         return self.models[i]
 
-    def _keep(self, state) -> int:
+    def _keep(self, i: int, batch_size: int, state) -> int:
         handle = len(self.states) + 1
-        self.states[handle] = state
+        self.states[handle] = (i, batch_size, state)
         return handle
 
-    def _forward(self, model, vocab_size: int, request: dict) -> dict:
+    def _forward(self, i: int, request: dict) -> dict:
         X, handle = request.get("X"), request.get("state")
-        if type(X) is not torch.Tensor or X.dim() != 2 or \
-                X.dtype != torch.int64:
-            raise CheckFailed("X must be token ids of shape "
-                              "(batch_size, num_steps)")
-        b, t = X.shape
-        if not (1 <= b <= MAX_BATCH and 1 <= t <= MAX_STEPS):
-            raise CheckFailed(f"X shape {tuple(X.shape)}: batch_size and "
-                              f"num_steps must be 1..{MAX_BATCH}")
+        why = probe_bounds_error(self.calls[i], X=X)
+        if why:
+            raise CheckFailed(why)
+        if X.dtype != torch.int64:
+            raise CheckFailed("model(X, state): X must be token ids "
+                              "(torch.long)")
+        vocab_size = self.zoo[i]["vocab_size"]
         if int(X.min()) < 0 or int(X.max()) >= vocab_size:
-            raise CheckFailed(f"token ids must be in 0..{vocab_size - 1}")
-        if handle not in self.states:
-            raise CheckFailed("unknown state: use model.begin_state(...)")
+            raise CheckFailed(f"model(X, state): token ids must be in "
+                              f"0..{vocab_size - 1}")
+        kept = self.states.get(handle) if type(handle) is int else None
+        if kept is None or kept[0] != i:
+            raise CheckFailed("model(X, state): state must come from this "
+                              "model's begin_state(...) or an earlier call "
+                              "of this model")
+        if kept[1] != X.shape[0]:
+            raise CheckFailed(f"model(X, state): X has batch_size "
+                              f"{X.shape[0]} but the state was begun with "
+                              f"batch_size {kept[1]}")
         try:
             with torch.no_grad():
-                Y, state = model(X, self.states[handle])
-        except Exception as exc:  # noqa: BLE001 - e.g. a state of another size
-            raise CheckFailed(f"model(X, state) raised {type(exc).__name__}: "
-                              f"{exc}") from None
+                Y, state = self._model(i)(X, kept[2])
+        except Exception as exc:  # noqa: BLE001 - no detail of the model
+            raise CheckFailed(f"model(X, state) failed "
+                              f"({type(exc).__name__})") from None
         return {"Y": Y.detach().to(torch.float32).contiguous(),
-                "state": self._keep(state)}
+                "state": self._keep(i, kept[1], state)}

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import random
+import sys
 import time
 
 import torch
@@ -247,6 +248,21 @@ def _grade_test(session: Session, test: registry.Test, grading: Grading,
             return Verdict(False, f"{exc}{where}", detail)
         except CallTimeout as exc:
             return Verdict(False, str(exc), detail)
+        except WorkerGone:
+            raise
+        except Exception as exc:  # noqa: BLE001 - see below
+            # What came back made a check fail in a way it does not word
+            # (a value no honest function returns). The test fails, the
+            # rest of the submission is still graded, and the instructor
+            # sees it is the grader's words, not the check's.
+            print(f"grader: {test.grade_id}: the check could not judge a "
+                  f"reply: {type(exc).__name__}: {exc!s:.200}",
+                  file=sys.stderr)
+            detail["grader_error"] = f"{type(exc).__name__}: {exc!s:.200}"
+            return Verdict(False, (
+                f"what {', '.join(test.functions)} returned could not be "
+                f"judged ({type(exc).__name__}); expected what the book's "
+                "version returns"), detail)
         detail.update(more)
         messages.append(message)
     return Verdict(True, messages[0], detail)

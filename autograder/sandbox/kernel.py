@@ -370,8 +370,10 @@ class SandboxedExecute(Execute):
     * A kernel that died (os._exit, segfault, memory or process limit) or was
       killed leaves an error on its cell, saying why, and "not run" errors on
       the later cells: nbgrader then scores the notebook as usual.
-    * Output beyond ``SANDBOX.cell_output_chars`` per cell is dropped as it
-      arrives; widget messages are ignored.
+    * Output beyond ``SANDBOX.cell_output_chars`` per cell, or
+      ``SANDBOX.notebook_output_chars`` per notebook, is dropped as it
+      arrives; of a cell's errors only the first is kept (shrunk); widget
+      messages are ignored.
     * Afterwards, symlinks, FIFOs and other special files the kernel left in
       the working or evidence directory are removed (the grader writes there).
     """
@@ -383,6 +385,8 @@ class SandboxedExecute(Execute):
     deadline = Float(0.0, help="time.time() by which all must end").tag(
         config=True)
     cell_output_chars = Integer(SANDBOX.cell_output_chars).tag(config=True)
+    notebook_output_chars = Integer(SANDBOX.notebook_output_chars).tag(
+        config=True)
     interrupt_grace_s = Float(SANDBOX.interrupt_grace_s).tag(config=True)
     training_grade_ids = List(Unicode(), default_value=None, allow_none=True,
                               help="grade_ids of training cells (default: "
@@ -395,6 +399,7 @@ class SandboxedExecute(Execute):
         self._stopped: str | None = None
         self._limit_note = ""
         self._chars = 0
+        self._nb_chars = 0
         self._truncated = False
         self._training: frozenset[str] = frozenset()
 
@@ -403,6 +408,7 @@ class SandboxedExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         """Execute the notebook; always return it, marked where cells died."""
         self._stopped = None
+        self._nb_chars = 0
         self._training = self._training_ids(resources)
         try:
             return super().preprocess(nb, resources, km)
@@ -572,19 +578,34 @@ class SandboxedExecute(Execute):
     # -- output ------------------------------------------------------------
 
     def output(self, outs, msg, display_id, cell_index):
-        size = _content_chars(msg.get("content", {}))
         if msg["msg_type"] == "error":
-            _shrink_error(msg["content"], self.cell_output_chars)
+            # One error per cell is what a cell that raised sends; it is
+            # kept (shrunk), so that the cell counts as failed. More are a
+            # flood (found by a red-team review: 40 error messages made a
+            # 198 MB notebook in the grader's memory): dropped.
+            if any(o.get("output_type") == "error" for o in outs):
+                return None
+            over = self._nb_chars >= self.notebook_output_chars
+            _shrink_error(msg["content"],
+                          1000 if over else self.cell_output_chars)
+            size = _content_chars(msg["content"])
+            self._chars += size
+            self._nb_chars += size
             return super().output(outs, msg, display_id, cell_index)
-        if self._chars + size > self.cell_output_chars:
+        size = _content_chars(msg.get("content", {}))
+        limit = min(self.cell_output_chars,
+                    self._chars + self.notebook_output_chars - self._nb_chars)
+        if self._chars + size > limit:
             if not self._truncated:
                 self._truncated = True
                 outs.append(new_output(
                     "stream", name="stderr",
                     text=f"\n[output truncated: over {self.cell_output_chars} "
-                         "characters in this cell]\n"))
+                         "characters in this cell, or "
+                         f"{self.notebook_output_chars} in the notebook]\n"))
             return None
         self._chars += size
+        self._nb_chars += size
         return super().output(outs, msg, display_id, cell_index)
 
     def _update_display_id(self, display_id, msg):
@@ -629,15 +650,25 @@ def _content_chars(content) -> int:
 
 
 def _shrink_error(content: dict, max_chars: int) -> None:
-    """Cap an error's evalue and traceback in place (the error itself stays)."""
+    """Cap an error's evalue and traceback in place (the error itself
+    stays), to ``max_chars`` characters in all."""
     content["ename"] = str(content.get("ename", ""))[:200]
     evalue = str(content.get("evalue", ""))
-    if len(evalue) > max_chars:
-        content["evalue"] = evalue[:max_chars] + " [... truncated]"
-    tb = [str(line)[:max_chars] for line in content.get("traceback", [])]
+    half = max_chars // 2
+    if len(evalue) > half:
+        content["evalue"] = evalue[:half] + " [... truncated]"
+    tb = content.get("traceback", [])
+    tb = [str(line) for line in tb] if isinstance(tb, list) else [str(tb)]
     if len(tb) > 60:
         tb = tb[:30] + ["[... traceback truncated ...]"] + tb[-29:]
-    content["traceback"] = tb
+    kept, left = [], half
+    for line in reversed(tb):  # the innermost lines matter most
+        if left <= 0:
+            kept.append("[... traceback truncated ...]")
+            break
+        kept.append(line[:left])
+        left -= len(kept[-1])
+    content["traceback"] = kept[::-1]
 
 
 def sanitize_dir(path) -> list[str]:

@@ -241,7 +241,7 @@ def leaks_future(fn, *, models: list, device="cpu", names: dict) -> dict:
     Returns:
         ``{"answers": [True / False / a reason, ...]}``, one per model.
     """
-    make = MODEL_MAKER or causality.lesson_model
+    make = MODEL_MAKER or causality.bounded_lesson_model
     answers = []
     dev = torch.device(device)
     for spec in models:

@@ -26,10 +26,12 @@ from . import plain
 from .plain import Module, Opaque, Tensor, type_name  # noqa: F401
 
 # Frames from these folders are not the student's: the kit's own checks,
-# Python's standard library and the installed packages (torch, d2l).
+# the grading worker beside them in the box (``agbox``), Python's standard
+# library and the installed packages (torch, d2l).
+_HERE = os.path.dirname(os.path.abspath(__file__))
 _NOT_STUDENT = tuple(os.path.realpath(p) + os.sep for p in {
-    os.path.dirname(os.path.abspath(__file__)), sys.prefix, sys.base_prefix,
-    sys.exec_prefix})
+    _HERE, os.path.join(os.path.dirname(_HERE), "agbox"), sys.prefix,
+    sys.base_prefix, sys.exec_prefix})
 # Lines of the student's own traceback kept in a message.
 MAX_FRAMES = 6
 

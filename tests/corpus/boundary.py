@@ -152,6 +152,140 @@ def _flood():
 threading.Thread(target=_flood, daemon=True).start()
 '''
 
+# nn.LSTM is allowed in a build cell (the concise API); a helper made
+# there and called from deep_rnn passes the source rule, and the worker's
+# record of torch's kernels catches it.
+HELPER_BUILD = '''{sol}
+
+
+def _lstm_helper(X):
+    return nn.LSTM(X.shape[-1], 2)(X)
+'''
+HELPER_DEEP = '''{sol}
+_plain_deep_rnn = deep_rnn
+
+
+def deep_rnn(inputs, state, params):
+    _lstm_helper(inputs)
+    return _plain_deep_rnn(inputs, state, params)
+'''
+
+# --- found by the red-team review of this round (a student who read the
+# source): each crashed the grader, fooled a check, or failed an honest
+# answer before it was fixed.
+
+# nn.RNN run in a thread: the runtime record is a thread-local
+# TorchFunctionMode; the source rule refuses threading.
+TORCH_RNN_THREAD = '''def deep_rnn(inputs, state, params):
+    import threading
+    *layer_params, W_hq, b_q = params
+    L, (V, H) = len(state), layer_params[0].shape
+    layer = nn.RNN(V, H, L)
+    with torch.no_grad():
+        for l in range(L):
+            W_xh, W_hh, b_h = layer_params[3 * l:3 * l + 3]
+            layer.all_weights[l][0].copy_(W_xh.T)
+            layer.all_weights[l][1].copy_(W_hh.T)
+            layer.all_weights[l][2].copy_(b_h)
+            layer.all_weights[l][3].zero_()
+    box = {}
+    t = threading.Thread(target=lambda: box.update(
+        out=layer(inputs, torch.stack(tuple(state)))))
+    t.start()
+    t.join()
+    Y, Hn = box["out"]
+    return Y.reshape(-1, H) @ W_hq + b_q, tuple(Hn)
+'''
+
+# A state handle the grader's model server could not hash (a list), made
+# from the stand-in's own State class: it crashed the whole grading.
+STATE_HANDLE = '''def leaks_future(model, vocab_size, device):
+    state = model.begin_state(batch_size=1, device=device)
+    model(torch.zeros((1, 2), dtype=torch.long), type(state)([1]))
+    return False
+'''
+
+# A well-formed frame written straight into the worker's reply pipe, with
+# a tensor torch cannot allocate: it crashed the grader's decoder.
+WIRE_FORGE = '''{sol}
+import os, json, stat, struct
+
+
+def _forge():
+    hdr = json.dumps({"$tensor": ["float32", [0, 2**63], 0, 0]}).encode()
+    frame = b"AGW1" + struct.pack(">IQ", len(hdr), 0) + hdr
+    for fd in range(3, 64):
+        try:
+            if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+                continue
+            with open(f"/proc/self/fdinfo/{fd}") as f:
+                flags = int(f.read().split("flags:")[1].split()[0], 8)
+            if flags & 3 == os.O_WRONLY:
+                os.write(fd, frame)
+        except OSError:
+            continue
+
+
+_forge()
+'''
+
+# An expression nested too deeply for ast.parse: it crashed the grader's
+# source rule.
+DEEP_EXPRESSION = "{sol}\n_unused = 1" + " + 1" * 20_000 + "\n"
+
+# The layer's dropout set to 2.0 after the build (put back to 0 before
+# training): the grader passed it on to nn.LSTM and crashed.
+DROPOUT_RESET = '''def build_deep_lstm(vocab_size, num_hiddens, num_layers, device):
+    lstm_layer = nn.LSTM(vocab_size, num_hiddens, num_layers)
+    model = d2l.RNNModel(lstm_layer, vocab_size).to(device)
+    lstm_layer.dropout = 2.0
+
+    def _reset(module, args):
+        module.dropout = 0.0
+    lstm_layer.register_forward_pre_hook(_reset)
+    return model
+'''
+
+# An honest probe with num_steps = 100 and one state per question: the
+# self-check passed it, the grader refused it (num_steps capped at 64).
+LONG_PROBE = '''def leaks_future(model, vocab_size, device):
+    batch_size, num_steps = 1, 100
+
+    def outputs(X):
+        state = model.begin_state(batch_size=batch_size, device=device)
+        with torch.no_grad():
+            Y, _ = model(X, state)
+        return Y.reshape(num_steps, batch_size, -1)
+
+    X = torch.randint(0, vocab_size, (batch_size, num_steps), device=device)
+    Y = outputs(X)
+    for t in range(num_steps - 1):
+        X_changed = X.clone()
+        X_changed[:, t + 1:] = (X[:, t + 1:] + 1) % vocab_size
+        if not torch.allclose(Y[:t + 1], outputs(X_changed)[:t + 1],
+                              atol=1e-6):
+            return True
+    return False
+'''
+
+# A cell the student added (it runs only under nbgrader's execution, in
+# its kernel) that sends 40 error messages of ~6 MB each: the executed
+# notebook grew to 198 MB in the grader's memory.
+ERROR_FLOOD = '''_k = get_ipython().kernel
+_parent = _k.get_parent("shell")
+_line = "x" * 99_000
+for _i in range(40):
+    _k.session.send(_k.iopub_socket, "error",
+                    {"ename": "E", "evalue": _line, "traceback": [_line] * 60},
+                    parent=_parent)
+'''
+
+
+def _add_error_flood(deep, bi):
+    import nbformat
+    deep.cells.append(nbformat.v4.new_code_cell(ERROR_FLOOD))
+
+
 ENTRIES: tuple[Entry, ...] = (
     Entry("forge_calls", "issue 11: replaces rnn_checks' calls with ones "
           "that return made-up shapes; deep_rnn only raises",
@@ -182,11 +316,18 @@ ENTRIES: tuple[Entry, ...] = (
           "computed name, imported inside the function",
           fills={"birnn": TORCH_RNN_DISGUISED},
           fails=("test_birnn_matches_torch",),
-          says={"test_birnn_matches_torch": "recurrent kernel"},
+          says={"test_birnn_matches_torch": "computed name"},
           files=BI_ONLY),
+    Entry("torch_lstm_helper", "deep_rnn calls a helper that runs nn.LSTM, "
+          "made in the build cell where nn.LSTM is allowed",
+          fills={"build_deep_lstm": HELPER_BUILD, "deep_rnn": HELPER_DEEP},
+          fails=("test_deep_rnn_matches_torch",),
+          says={"test_deep_rnn_matches_torch": "recurrent kernel"},
+          files=DEEP_ONLY),
     Entry("kit_probe", "issue 11: leaks_future imports the kit's causality "
           "probe (the grader's package is not in the box)",
           fills={"leaks_future": KIT_PROBE},
+          fails=("test_birnn_matches_torch",),  # the scratch rule's imports
           says={"test_leaks_future_causality":
                 "No module named 'autograder'"},
           files=BI_ONLY),
@@ -199,4 +340,37 @@ ENTRIES: tuple[Entry, ...] = (
           "worker's channel with garbage frames",
           fills={"deep_rnn": "{sol}\n" + FLOOD}, fails=("deep",),
           files=DEEP_ONLY),
+    Entry("torch_rnn_thread", "red team: nn.RNN run in a thread, where "
+          "the runtime record does not look",
+          fills={"deep_rnn": TORCH_RNN_THREAD},
+          fails=("test_deep_rnn_matches_torch",),
+          says={"test_deep_rnn_matches_torch": "import threading"},
+          files=DEEP_ONLY),
+    Entry("state_handle", "red team: leaks_future hands the grader's model "
+          "a state whose handle is a list",
+          fills={"leaks_future": STATE_HANDLE},
+          says={"test_leaks_future_causality": "state must come from this "
+                                               "model"},
+          files=BI_ONLY),
+    Entry("wire_forge", "red team: a well-formed reply frame with a tensor "
+          "torch cannot allocate, written into the worker's pipe",
+          fills={"deep_rnn": WIRE_FORGE}, fails=("deep",),
+          files=DEEP_ONLY),
+    Entry("deep_expression", "red team: an expression too deep for "
+          "ast.parse in init_deep_rnn_state",
+          fills={"init_deep_rnn_state": DEEP_EXPRESSION},
+          fails=("test_deep_rnn_matches_torch",),
+          says={"test_deep_rnn_matches_torch": "nested too deeply"},
+          files=DEEP_ONLY),
+    Entry("dropout_reset", "red team: the LSTM's dropout reads 2.0 after "
+          "the build and 0 in training (a right model otherwise)",
+          fills={"build_deep_lstm": DROPOUT_RESET},
+          passes=BUILD_DEEP, files=DEEP_ONLY),
+    Entry("long_probe", "red team: an honest leaks_future with num_steps "
+          "100 (the self-check and the grader have the same bounds)",
+          fills={"leaks_future": LONG_PROBE},
+          passes=("test_leaks_future_causality",), files=BI_ONLY),
+    Entry("error_flood", "red team: an added cell sends 40 huge error "
+          "messages (nbgrader's executed copy must stay small)",
+          edit=_add_error_flood, files=DEEP_ONLY),
 )

@@ -448,13 +448,21 @@ for _ in range(50):
                      start_new_session=True)
 '''
 
+# The escapes import os, ctypes, subprocess...: beside what the sandbox
+# stops, the scratch rule (autograder/grader/scratch_rule.py) refuses those
+# imports in any solution cell, so the notebook's *_matches_torch fails too.
+_RULE_DEEP = ("test_deep_rnn_matches_torch",)
+_RULE_BI = ("test_birnn_matches_torch",)
+
 ENTRIES = ENTRIES + (
     Entry("plant_host_code", "finding 1: plants an autograder package, "
           "sitecustomize.py and nbgrader_config.py wherever it can write",
-          fills={"deep_rnn": "{sol}\n" + _PLANT}),
+          fills={"deep_rnn": "{sol}\n" + _PLANT},
+          fails=_RULE_DEEP),
     Entry("sysctl_write", "finding 2: opens core_pattern and sysrq-trigger "
           "for writing; wrong if it runs privileged",
-          fills={"deep_rnn": "{sol}\n" + _PRIVILEGED}, files=DEEP_ONLY),
+          fills={"deep_rnn": "{sol}\n" + _PRIVILEGED}, fails=_RULE_DEEP,
+          files=DEEP_ONLY),
     Entry("memfd_hog", "finding 3: 2.7 GB in memfds, past the memory limit",
           fills={"deep_rnn": "{sol}\n" + _MEMFD}, fails=("deep",),
           says={"test_deep_rnn_shapes": "memory limit exceeded"},
@@ -478,9 +486,11 @@ ENTRIES = ENTRIES + (
     Entry("folder_leak", "finding 7: the first notebook leaves files for "
           "the second; wrong if they are seen",
           fills={"deep_rnn": "{sol}\n" + _LEAVE,
-                 "get_birnn_params": "{sol}\n" + _LOOK}),
+                 "get_birnn_params": "{sol}\n" + _LOOK},
+          fails=_RULE_DEEP + _RULE_BI),
     Entry("spinners", "finding 10: 50 setsid'd CPU spinners",
-          fills={"leaks_future": _SPINNERS}, files=BI_ONLY),
+          fills={"leaks_future": _SPINNERS}, fails=_RULE_BI,
+          files=BI_ONLY),
     Entry("linked_solutions", "issue 11: both notebooks are symbolic links "
           "to the course's solutions/ (as unzip restores them)",
           fails=("deep", "bi"),

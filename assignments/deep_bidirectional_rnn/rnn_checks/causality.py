@@ -32,6 +32,72 @@ LABELS = {
 }
 VOCAB_SIZE, NUM_HIDDENS = 7, 5
 
+# What leaks_future may ask of each model it is given, in the self-check
+# and when grading alike (the grader's models answer under the same
+# bounds): batch_size, num_steps, and calls per model.
+MAX_BATCH, MAX_STEPS, MAX_CALLS = 64, 128, 1_000
+
+
+class ProbeLimit(RuntimeError):
+    """leaks_future asked a model for more than the bounds allow."""
+
+
+def probe_bounds_error(calls: int, X=None, batch_size=None) -> str | None:
+    """Why a call of a model is out of bounds, or None.
+
+    Args:
+        calls: how many calls of this model so far, this one included.
+        X: the token ids of a forward call, when it is one.
+        batch_size: what ``begin_state`` was asked for, when it is that.
+    """
+    if calls > MAX_CALLS:
+        return (f"more than {MAX_CALLS} calls of one model: "
+                "leaks_future must decide with fewer")
+    if batch_size is not None and (type(batch_size) is not int
+                                   or not 1 <= batch_size <= MAX_BATCH):
+        return f"begin_state: batch_size {batch_size!r} is not 1..{MAX_BATCH}"
+    if X is not None:
+        if type(X) is not torch.Tensor or X.dim() != 2:
+            return ("model(X, state): X must be token ids of shape "
+                    "(batch_size, num_steps)")
+        b, t = X.shape
+        if not (1 <= b <= MAX_BATCH and 1 <= t <= MAX_STEPS):
+            return (f"model(X, state): X has shape {tuple(X.shape)}; "
+                    f"batch_size must be 1..{MAX_BATCH} and num_steps "
+                    f"1..{MAX_STEPS}")
+    return None
+
+
+class Bounded:
+    """A lesson model that answers under the grader's bounds (so that the
+    self-check fails a probe the grader would refuse)."""
+
+    def __init__(self, model):
+        self._model, self._calls = model, 0
+
+    def _count(self, **what):
+        self._calls += 1
+        why = probe_bounds_error(self._calls, **what)
+        if why:
+            raise ProbeLimit(why)
+
+    def __call__(self, X, state):
+        self._count(X=X)
+        return self._model(X, state)
+
+    forward = __call__
+
+    def begin_state(self, *args, **kwargs):
+        batch_size = kwargs.get("batch_size", 1)
+        for arg in args:
+            if type(arg) is int:
+                batch_size = arg
+        self._count(batch_size=batch_size)
+        return self._model.begin_state(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
 
 def lesson_specs() -> list[dict]:
     """The self-check's models, as descriptions :func:`lesson_model` makes."""
@@ -59,6 +125,11 @@ def _scratch(vocab_size: int, backwards: bool):
 
     return d2l.RNNModelScratch(vocab_size, NUM_HIDDENS, torch.device("cpu"),
                                get_params, init_state, _summing(backwards))
+
+
+def bounded_lesson_model(spec: dict) -> Bounded:
+    """:func:`lesson_model` under the bounds leaks_future is graded with."""
+    return Bounded(lesson_model(spec))
 
 
 def lesson_model(spec: dict):

@@ -361,7 +361,9 @@ def rebuild(spec, kind: str, budget: GradingBudget) -> nn.Module:
             f"model class {got} != expected {MODEL_CLASS}: the perplexity "
             "check rebuilds only d2l.RNNModel(nn.LSTM(...), vocab_size) "
             "(or nn.GRU / nn.RNN) to recompute the perplexity")
-    rnn, linear = spec.get("rnn", {}), spec.get("linear", {})
+    rnn, linear = spec.get("rnn"), spec.get("linear")
+    rnn = rnn if type(rnn) is dict else {}
+    linear = linear if type(linear) is dict else {}
     if rnn.get("class") not in RNN_CLASSES or linear.get("class") != \
             LINEAR_CLASS:
         raise CheckFailed(
@@ -369,13 +371,32 @@ def rebuild(spec, kind: str, budget: GradingBudget) -> nn.Module:
             f"{linear.get('class')}; expected nn.LSTM (or nn.GRU / nn.RNN) "
             "and nn.Linear")
     _check_sizes(rnn, linear, kind, budget)
+    _check_layout(rnn)
     cls = RNN_CLASSES[rnn["class"]]
-    extra = {"proj_size": rnn["proj_size"]} if cls is nn.LSTM else {}
+    # Dropout only acts in training, and the grader evaluates: the rebuilt
+    # layer has none, whatever the student's had.
     layer = cls(rnn["input_size"], rnn["hidden_size"], rnn["num_layers"],
-                bias=rnn["bias"], batch_first=rnn["batch_first"],
-                dropout=rnn["dropout"], bidirectional=rnn["bidirectional"],
-                **extra)
+                bias=rnn["bias"], bidirectional=rnn["bidirectional"])
     return d2l.RNNModel(layer, linear["out_features"])
+
+
+def _check_layout(rnn: dict) -> None:
+    """Fail unless the layer is laid out as d2l.RNNModel expects: inputs
+    (num_steps, batch_size, vocab_size), no projection, bias on or off."""
+    wrong = []
+    if rnn.get("batch_first", False) is not False:
+        wrong.append(f"batch_first={rnn.get('batch_first')!r:.20} != "
+                     "expected False (d2l.RNNModel feeds (num_steps, "
+                     "batch_size, vocab_size))")
+    if rnn.get("proj_size", 0) != 0 or type(rnn.get("proj_size", 0)) is \
+            not int:
+        wrong.append(f"proj_size={rnn.get('proj_size')!r:.20} != expected 0")
+    if type(rnn.get("bias")) is not bool:
+        wrong.append(f"bias={rnn.get('bias')!r:.20} != expected True or "
+                     "False")
+    if wrong:
+        raise CheckFailed("the model built for the perplexity check is not "
+                          "laid out as the book's: " + "; ".join(wrong))
 
 
 def _check_sizes(rnn: dict, linear: dict, kind, budget) -> None:

@@ -56,6 +56,7 @@ class Bounds:
     max_depth: int = 24                  # nesting of dicts and lists
     max_nodes: int = 200_000             # values in the message, all kinds
     max_ndim: int = 8                    # dimensions of one tensor
+    max_dim: int = 2**31 - 1             # one dimension's size
     max_tensors: int = 10_000
 
 
@@ -121,7 +122,13 @@ def decode(header: bytes, body: bytes, bounds: Bounds = BOUNDS):
         raise WireError(f"the header is not JSON ({type(err).__name__})") \
             from None
     count = {"nodes": 0, "tensors": 0}
-    return _build(tree, body, bounds, 0, count)
+    try:
+        return _build(tree, body, bounds, 0, count)
+    except WireError:
+        raise
+    except Exception as err:  # noqa: BLE001 - whatever the frame holds
+        raise WireError(f"the frame does not decode ({type(err).__name__})"
+                        ) from None
 
 
 def _build(x, body, bounds, depth, count):
@@ -153,9 +160,10 @@ def _tensor(ref, body: bytes, bounds: Bounds) -> torch.Tensor:
     if type(dtype) is not str or dtype not in DTYPES:
         raise WireError(f"dtype {dtype!r} is not accepted")
     if (type(shape) is not list or len(shape) > bounds.max_ndim
-            or any(type(d) is not int or d < 0 for d in shape)):
-        raise WireError(f"shape {shape!r} is not a list of at most "
-                        f"{bounds.max_ndim} sizes")
+            or any(type(d) is not int or not 0 <= d <= bounds.max_dim
+                   for d in shape)):
+        raise WireError(f"shape {shape!r:.80} is not a list of at most "
+                        f"{bounds.max_ndim} sizes of 0..{bounds.max_dim}")
     if any(type(v) is not int or v < 0 for v in (offset, nbytes)) \
             or offset + nbytes > len(body):
         raise WireError("a tensor reference points outside the body")
