@@ -163,6 +163,22 @@ def test_layout_fields_from_the_box_are_checked(field, value, words):
             perplexity.rebuild({**entry["spec"], "rnn": junk}, "deep", TINY)
 
 
+@pytest.mark.parametrize("part, field, convert", [
+    ("rnn", "input_size", float), ("rnn", "num_layers", float),
+    ("rnn", "bidirectional", int), ("linear", "out_features", float),
+    ("rnn", "hidden_size", torch.tensor),
+])
+def test_sizes_must_have_the_books_types(part, field, convert):
+    """Second red-team pass: is a size of the right value but another type
+    (28.0 for 28, 0 for False, a tensor) refused in words, instead of
+    reaching nn.LSTM and raising a TypeError in the grader?"""
+    entry = _tiny(CAL.book_deep_lstm)
+    value = convert(entry["spec"][part][field])  # the same value
+    spec = {**entry["spec"], part: {**entry["spec"][part], field: value}}
+    with pytest.raises(CheckFailed, match="wrong structure"):
+        perplexity.rebuild(spec, "deep", TINY)
+
+
 def test_build_error_reported():
     """Does a build that raises fail with the error, not crash the grader?"""
     def broken(vocab_size, num_hiddens, num_layers, device):

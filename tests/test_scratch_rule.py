@@ -105,7 +105,7 @@ def test_other_cells_may_use_the_concise_api_only():
     ("import sys\ndef f():\n    return sys.modules['torch']\n",
      "sys.modules"),
     ("from sys import _getframe\n", "from sys import _getframe"),
-    ("def f():\n    return getattr(torch, '_C')\n", "getattr(..., '_C')"),
+    ("def f():\n    return getattr(torch, '_C')\n", "private attribute _C"),
     ("def f():\n    return getattr(f, '__globals__')\n",
      "the attribute __globals__"),
     ("def f():\n    return d2l.nn.RNN(1, 2)\n", "d2l.nn.RNN"),
@@ -139,3 +139,54 @@ def test_an_alias_counts_in_every_cell():
                                "deep_rnn": "x = tnn.RNN(1, 2)\n"},
                               scratch={"deep_rnn"})
     assert found == {"deep_rnn": [(1, "tnn.RNN")]}
+
+
+# The second red-team pass: each of these left the rule silent (and the
+# runtime record empty) before it was tightened.
+@pytest.mark.parametrize("source, what", [
+    ("%%time\ndef birnn(i, s, p):\n    return nn.RNN(3, 4)(i)\n",
+     "a cell magic"),
+    ("%matplotlib inline\ndef birnn(i, s, p):\n    return nn.RNN(3, 4)(i)\n",
+     "nn.RNN"),
+    ("!true\ndef birnn(i, s, p):\n    return torch.rnn_tanh(i)\n",
+     "torch.rnn_tanh"),
+    ("x = " + "9" * 5000 + "\ndef birnn(i, s, p):\n    return nn.RNN(3, 4)\n",
+     "nn.RNN"),
+    ("def birnn(i, s, p):\n    with [torch][0]._C.DisableTorchFunction():\n"
+     "        return [nn][0].RNN(3, 4)(i)\n", "private attribute _C"),
+    ("def birnn(i, s, p, T=torch):\n    return T.nn.RNN(3, 4)(i)\n",
+     "T.nn.RNN"),
+    ("import operator\nf = operator.attrgetter('_C.DisableTorchFunction')\n",
+     "attrgetter(...)"),
+    ("import functools\ng = functools.reduce(getattr, ['nn', 'RNN'], torch)\n",
+     "getattr passed around as a value"),
+    ("def f():\n    return torch.sys.modules['threading']\n", "torch.sys"),
+    ("def f():\n    return typing.sys\n", "typing.sys"),
+    ("def f():\n    return d2l.os.fork()\n", "d2l.os"),
+    ("def f():\n    return np.ctypeslib.ctypes\n", "np.ctypeslib"),
+    ("def f():\n    return torch.utils.data.dataloader.threading\n",
+     "threading"),
+    ("def f():\n    return random._os\n", "private attribute _os"),
+    ("from torch.nn import *\n", "import *"),
+    ("def f():\n    m = nn.modules.rnn\n    return m._VF\n", "m._VF"),
+    ("def f():\n    return torch.overrides._pop_mode_temporarily()\n",
+     "torch.overrides"),
+])
+def test_second_review_bypasses_are_found(source, what):
+    """Is each bypass of the second red-team review found: IPython syntax
+    (the worker transforms it first), a literal the default parser
+    refuses, an alias by subscript or default argument, getattr chains,
+    modules re-exported by allowed ones, private attributes, star imports?
+    """
+    found = scratch_rule.uses(source)
+    assert found and any(what in w for _, w in found), found
+
+
+def test_honest_uses_of_sys_and_dunders_pass():
+    """Are the honest uses the second review saw flagged now allowed?"""
+    source = ("import sys\nimport matplotlib.pyplot as plt\n"
+              "def f(x):\n    sys.stdout.flush()\n"
+              "    sys.stderr.write('x')\n"
+              "    eps = sys.float_info.epsilon\n"
+              "    return x.__len__(), sys.version_info.major, eps\n")
+    assert scratch_rule.uses(source) == []

@@ -139,3 +139,23 @@ def test_nothing_a_frame_holds_raises_anything_but_wire_error(header):
         wire.decode(header, b"")
     except wire.WireError:
         pass
+
+
+
+def test_overlapping_references_are_refused():
+    """Red team: 100 references to the same 4 MiB would decode into 400
+    MiB; is a reference that does not start where the last one ended
+    refused, so that the tensors made never exceed the body?"""
+    ref = {"$tensor": ["uint8", [1024], 0, 1024]}
+    with pytest.raises(wire.WireError, match="may not overlap"):
+        wire.decode(_header([ref] * 2), b"\0" * 1024)
+    ok = [ref, {"$tensor": ["uint8", [1024], 1024, 1024]}]
+    assert len(wire.decode(_header(ok), b"\0" * 2048)) == 2
+
+
+def test_lone_surrogates_become_replacement_characters():
+    """Does a student's error text with a lone surrogate (valid JSON, not
+    UTF-8) come out writable, so the feedback page and gradebook can
+    store it?"""
+    got = wire.decode(b'{"m": "bad \\ud800 text"}', b"")
+    assert got["m"].encode("utf-8") == "bad \ufffd text".encode("utf-8")

@@ -45,7 +45,7 @@ ALLOWED_MODULES = frozenset({
     "torch", "d2l", "math", "numpy", "collections", "functools",
     "itertools", "random", "typing", "dataclasses", "operator", "copy",
     "warnings", "time", "re", "string", "statistics", "enum", "abc",
-    "__future__", "rnn_checks", "sys",
+    "__future__", "rnn_checks", "sys", "matplotlib",
 })
 # Of ``sys``, only these (``print(..., file=sys.stderr)`` is honest;
 # ``sys.modules`` or ``sys._getframe`` reach the interpreter).
@@ -56,6 +56,19 @@ TORCH_BACKDOORS = frozenset({
     "_C", "jit", "ops", "compile", "export", "fx", "hub", "package",
     "load", "multiprocessing", "_dynamo", "library", "overrides",
 })
+# Module names that allowed modules re-export (``torch.sys``, ``d2l.os``,
+# ``np.ctypeslib``, ``torch.utils.data.dataloader.threading``): refused as
+# an attribute of anything.
+REEXPORTED_MODULES = frozenset({
+    "sys", "os", "threading", "ctypes", "ctypeslib", "subprocess",
+    "multiprocessing", "importlib", "builtins", "gc", "inspect", "signal",
+    "modules", "concurrent", "asyncio", "pickle", "marshal", "runpy",
+})
+# Of torch's backdoors, those refused on any object (the names are not
+# used otherwise in these functions); ``load`` and ``compile`` only on
+# torch.
+ANY_OWNER_BACKDOORS = TORCH_BACKDOORS - {"load", "compile", "export",
+                                         "package", "hub"}
 # Builtins that run or reach code by name.
 DYNAMIC_CALLS = frozenset({
     "eval", "exec", "compile", "__import__", "globals", "vars",
@@ -64,7 +77,7 @@ DYNAMIC_CALLS = frozenset({
 NAME_ATTRS = ("getattr", "setattr", "delattr")
 # Dunder attributes an honest function may read.
 PLAIN_DUNDERS = frozenset({"__init__", "__name__", "__doc__", "__class__",
-                           "__module__", "__qualname__"})
+                           "__module__", "__qualname__", "__len__"})
 # Longer cells are not read (a solution cell is a few dozen lines).
 MAX_SOURCE_CHARS = 100_000
 
@@ -95,13 +108,16 @@ def uses(source: str, allowed=frozenset(),
     if type(source) is not str or len(source) > MAX_SOURCE_CHARS:
         return [(0, f"a cell of more than {MAX_SOURCE_CHARS} characters")]
     try:
-        tree = ast.parse(source)
+        tree = parse_as_the_worker(source)
     except (SyntaxError, ValueError):
-        return []
+        return []  # the worker cannot compile it either: it does not run
     except (RecursionError, MemoryError):
         return [(0, "an expression nested too deeply to read")]
     try:
         aliases = _torch_aliases(tree) | set(shared_aliases)
+        for parent in ast.walk(tree):
+            for child in ast.iter_child_nodes(parent):
+                child._parent = parent
         found = []
         for node in ast.walk(tree):
             what = (_forbidden(node, aliases, FORBIDDEN - allowed)
@@ -113,8 +129,36 @@ def uses(source: str, allowed=frozenset(),
     return sorted(set(found))
 
 
+def parse_as_the_worker(source: str) -> ast.Module:
+    """The cell as the worker compiles it: IPython's syntax (``%time``,
+    ``!ls``, ``x?``) turned into Python first, by the same IPython, and
+    integers of any length (an earlier cell may lift the worker's limit).
+
+    Raises:
+        SyntaxError, ValueError: the worker cannot compile it either.
+    """
+    import sys
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        python = TransformerManager().transform_cell(source)
+    except Exception as exc:  # noqa: BLE001 - the worker fails the same way
+        raise SyntaxError(f"IPython cannot read it ({type(exc).__name__})"
+                          ) from None
+    before = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        return ast.parse(python)
+    finally:
+        sys.set_int_max_str_digits(before)
+
+
 def _dynamic(node, aliases: set[str]) -> str | None:
     """A way around the runtime record that a node uses, or None."""
+    if isinstance(node, ast.ImportFrom) and any(
+            a.name == "*" for a in node.names):
+        return f"from {node.module} import *"
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         modules = ([a.name for a in node.names] if isinstance(
             node, ast.Import) else [node.module or ""])
@@ -138,8 +182,18 @@ def _dynamic(node, aliases: set[str]) -> str | None:
     if isinstance(node, ast.Name) and node.id in (
             "__builtins__", "__loader__", "__spec__", "__import__"):
         return node.id
+    if isinstance(node, ast.Name) and node.id in NAME_ATTRS + (
+            "attrgetter", "methodcaller") and not _called(node):
+        return f"{node.id} passed around as a value"
     if isinstance(node, ast.Attribute):
         return _attribute(node.attr, node.value, aliases, _dotted(node))
+    if isinstance(node, ast.Call) and _call_name(node.func) == \
+            "run_cell_magic":
+        return ("a cell magic (%%): its body does not run when grading, "
+                "and is not read")
+    if isinstance(node, ast.Call) and _call_name(node.func) in (
+            "attrgetter", "methodcaller"):
+        return f"{_call_name(node.func)}(...)"
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         if node.func.id in DYNAMIC_CALLS:
             return f"{node.func.id}(...)"
@@ -154,16 +208,42 @@ def _dynamic(node, aliases: set[str]) -> str | None:
     return None
 
 
+def _called(node: ast.Name) -> bool:
+    """Whether a name is the function of a call (``getattr(x, "a")``), not
+    a value handed on (``reduce(getattr, ...)``)."""
+    parent = getattr(node, "_parent", None)
+    return isinstance(parent, ast.Call) and parent.func is node
+
+
+def _call_name(func) -> str | None:
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
 def _attribute(attr: str, owner, aliases: set[str], text: str) -> str | None:
-    """What reading ``owner.attr`` reaches that the rule refuses, or None."""
-    if attr.startswith("__") and attr.endswith("__") and \
-            attr not in PLAIN_DUNDERS:
-        return f"the attribute {attr}"
+    """What reading ``owner.attr`` reaches that the rule refuses, or None.
+
+    Whatever ``owner`` is (an alias, ``[torch][0]``, a parameter's default):
+    private names (``_C``, ``_VF``, ``_getframe``, ``_os``), dunders but a
+    few, modules re-exported by allowed ones (``torch.sys``, ``d2l.os``,
+    ``dataloader.threading``) and torch's backdoors (``jit``, ``ops``) are
+    refused on any object. ``sys`` itself offers only :data:`SYS_ATTRS`.
+    """
+    if attr.startswith("__") and attr.endswith("__"):
+        return None if attr in PLAIN_DUNDERS else f"the attribute {attr}"
+    if attr.startswith("_"):
+        return f"the private attribute {attr}"
+    if attr in REEXPORTED_MODULES or attr in ANY_OWNER_BACKDOORS:
+        return text
     root = _root(owner) if isinstance(owner, (ast.Attribute, ast.Name)) \
         else None
     if attr in TORCH_BACKDOORS and root in aliases:
         return text
-    if root in _sys_aliases(aliases) and attr not in SYS_ATTRS:
+    if isinstance(owner, ast.Name) and owner.id in _sys_aliases(aliases) \
+            and attr not in SYS_ATTRS:
         return text
     return None
 
@@ -219,9 +299,8 @@ def _dotted(node) -> str:
 
 def _forbidden(node, aliases: set[str], forbidden) -> str | None:
     """What a node uses that is forbidden, or None."""
-    if isinstance(node, ast.Attribute) and node.attr in forbidden \
-            and _root(node) in aliases:
-        return _dotted(node)
+    if isinstance(node, ast.Attribute) and node.attr in forbidden:
+        return _dotted(node)  # on any object: nn.RNN, [nn][0].RNN, T.RNN
     if isinstance(node, ast.ImportFrom) and (node.module or "").split(
             ".")[0] in TORCH_ROOTS:
         bad = [a.name for a in node.names if a.name in forbidden]

@@ -289,7 +289,10 @@ def judge_value(entry: dict, kind: str | None = None) -> tuple[str, float]:
     if kind not in KINDS:
         raise CheckFailed(f"unknown kind {kind!r}; expected one of {KINDS}")
     budget = grading_budget(_device_class_of(entry))
-    if entry.get("error"):
+    if entry.get("error") is not None:
+        if type(entry["error"]) is not str:
+            raise CheckFailed("the model's training reported an error the "
+                              "grader cannot read")
         raise CheckFailed(f"training your model under the grader's recipe "
                           f"failed: "
                           f"{entry['error']}")
@@ -388,8 +391,8 @@ def _check_layout(rnn: dict) -> None:
         wrong.append(f"batch_first={rnn.get('batch_first')!r:.20} != "
                      "expected False (d2l.RNNModel feeds (num_steps, "
                      "batch_size, vocab_size))")
-    if rnn.get("proj_size", 0) != 0 or type(rnn.get("proj_size", 0)) is \
-            not int:
+    if type(rnn.get("proj_size", 0)) is not int or \
+            rnn.get("proj_size", 0) != 0:
         wrong.append(f"proj_size={rnn.get('proj_size')!r:.20} != expected 0")
     if type(rnn.get("bias")) is not bool:
         wrong.append(f"bias={rnn.get('bias')!r:.20} != expected True or "
@@ -411,8 +414,11 @@ def _check_sizes(rnn: dict, linear: dict, kind, budget) -> None:
              "in_features": "linear in_features "
                             "(num_directions * num_hiddens)",
              "out_features": "linear out_features (vocab_size)"}
-    wrong = [f"{names[k]} {got[k]} != expected {want[k]}"
-             for k in want if got[k] != want[k]]
+    # the exact type too: 28.0 == 28 and 0 == False, but nn.LSTM takes
+    # neither, and a tensor has no plain truth value
+    wrong = [f"{names[k]} {got[k]!r:.40} != expected {want[k]}"
+             for k in want if type(got[k]) is not type(want[k])
+             or got[k] != want[k]]
     if wrong:
         raise CheckFailed("the model built for the perplexity check has the "
                           "wrong structure: " + "; ".join(wrong))

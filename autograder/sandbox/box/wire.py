@@ -121,7 +121,7 @@ def decode(header: bytes, body: bytes, bounds: Bounds = BOUNDS):
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise WireError(f"the header is not JSON ({type(err).__name__})") \
             from None
-    count = {"nodes": 0, "tensors": 0}
+    count = {"nodes": 0, "tensors": 0, "offset": 0}
     try:
         return _build(tree, body, bounds, 0, count)
     except WireError:
@@ -144,15 +144,28 @@ def _build(x, body, bounds, depth, count):
             count["tensors"] += 1
             if count["tensors"] > bounds.max_tensors:
                 raise WireError(f"more than {bounds.max_tensors} tensors")
-            return _tensor(x[TENSOR_KEY], body, bounds)
-        return {k: _build(v, body, bounds, depth + 1, count)
+            return _tensor(x[TENSOR_KEY], body, bounds, count)
+        return {_text(k): _build(v, body, bounds, depth + 1, count)
                 for k, v in x.items()}
     if type(x) is list:
         return [_build(v, body, bounds, depth + 1, count) for v in x]
-    return x  # JSON scalars: str, int, float, bool, None
+    if type(x) is str:
+        return _text(x)
+    return x  # JSON scalars: int, float, bool, None
 
 
-def _tensor(ref, body: bytes, bounds: Bounds) -> torch.Tensor:
+def _text(s: str) -> str:
+    """A string that can be written anywhere: lone surrogates (valid in
+    JSON, not in UTF-8) become U+FFFD."""
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c
+                       for c in s)
+
+
+def _tensor(ref, body: bytes, bounds: Bounds, count: dict) -> torch.Tensor:
     if type(ref) is not list or len(ref) != 4:
         raise WireError("a tensor reference is not [dtype, shape, offset, "
                         "nbytes]")
@@ -167,6 +180,13 @@ def _tensor(ref, body: bytes, bounds: Bounds) -> torch.Tensor:
     if any(type(v) is not int or v < 0 for v in (offset, nbytes)) \
             or offset + nbytes > len(body):
         raise WireError("a tensor reference points outside the body")
+    # References follow each other through the body as encode() writes
+    # them: no two share bytes, so the tensors made hold at most the body.
+    if offset != count["offset"]:
+        raise WireError(f"a tensor reference starts at byte {offset}, "
+                        f"expected {count['offset']} (references may not "
+                        "overlap)")
+    count["offset"] = offset + nbytes
     itemsize = torch.empty((), dtype=DTYPES[dtype]).element_size()
     numel = 1
     for d in shape:

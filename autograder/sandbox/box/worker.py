@@ -77,13 +77,15 @@ class Channel:
 
 class _NoShell:
     """Stands in for IPython's shell: cells may hold magics (%time, !ls);
-    the worker has no shell, so they do nothing."""
+    the worker has no shell, so they do nothing. A cell magic's body does
+    not run either: the grader's source rule reads only Python
+    (autograder/grader/scratch_rule.py), and refuses such a cell."""
 
     def run_line_magic(self, *args, **kwargs):
         return None
 
     def run_cell_magic(self, name, line, cell):
-        exec(cell, _NAMESPACE)
+        return None
 
     def system(self, *args, **kwargs):
         return None
