@@ -227,7 +227,8 @@ import glob, os, sys
 own = os.path.dirname(sys.argv[1])   # this box's connection folder's
 seen = [p for d in ('/box/work', '/box/home', '/tmp', '/dev/shm', own)
         for p in glob.glob(d + '/*')
-        if not sys.argv[1].startswith(p)]
+        if not sys.argv[1].startswith(p)
+        and not sys.prefix.startswith(p)]  # the bound venv's own folders
 print('seen', seen)
 """
 
